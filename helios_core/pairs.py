@@ -1,0 +1,15 @@
+"""Pair symbols: one spelling everywhere (upper case, no separator, as VALR writes BTCZAR)."""
+
+import re
+
+from helios_core.errors import ConfigurationError
+
+_SYMBOL = re.compile(r"^[A-Z0-9]{4,20}$")
+
+
+def normalise_pair(text: str) -> str:
+    """`btc-zar`, `BTC/ZAR` and `BTCZAR` all become `BTCZAR`; garbage is refused."""
+    symbol = re.sub(r"[-_/ ]", "", text.strip().upper())
+    if not _SYMBOL.match(symbol):
+        raise ConfigurationError(f"invalid pair symbol {text!r}")
+    return symbol

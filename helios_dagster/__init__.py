@@ -1,0 +1,1 @@
+"""Helios batch side: Dagster assets, checks, schedules and the `helios` CLI."""

@@ -1,0 +1,147 @@
+"""`helios`: the command line of the batch side (data import, backfill, status, demo)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from datetime import date
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from helios_core.errors import HeliosError
+from helios_core.pairs import normalise_pair
+from helios_live.settings import HeliosSettings, load_settings
+
+if TYPE_CHECKING:
+    import dagster as dg
+
+    from helios_dagster.runs import CheckOutcome
+
+app = typer.Typer(
+    help="Helios: ML-driven crypto trading platform.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+data_app = typer.Typer(
+    help="Market data: import files, backfill from an exchange, show lake coverage.", no_args_is_help=True
+)
+app.add_typer(data_app, name="data")
+
+
+def _settings() -> HeliosSettings:
+    settings = load_settings()
+    settings.home.mkdir(parents=True, exist_ok=True)
+    dagster_home = Path(os.environ.setdefault("DAGSTER_HOME", str((settings.home / "dagster").resolve())))
+    dagster_home.mkdir(parents=True, exist_ok=True)
+    instance_config = dagster_home / "dagster.yaml"
+    if not instance_config.exists():
+        # Local default: SQLite storage in DAGSTER_HOME, and no usage statistics sent anywhere.
+        instance_config.write_text("telemetry:\n  enabled: false\n")
+    return settings
+
+
+def _instance() -> dg.DagsterInstance:
+    import dagster as dg  # noqa: PLC0415 -- keep `helios --help` fast
+
+    return dg.DagsterInstance.get()
+
+
+@data_app.command("import")
+def data_import(
+    path: Annotated[
+        Path,
+        typer.Argument(
+            help="Parquet or CSV file of candles (ts, open, high, low, close, volume) or trades (ts, price, quantity)."
+        ),
+    ],
+    pair: Annotated[str, typer.Option("--pair", help="Pair the file holds, e.g. BTCZAR; must be in HELIOS_PAIRS.")],
+) -> None:
+    """Validate a file and write it into the lake as raw_candles + candles, one run per file."""
+    import pandas as pd  # noqa: PLC0415
+
+    from helios_dagster.resources import market_data_from  # noqa: PLC0415
+    from helios_dagster.runs import run_market_data  # noqa: PLC0415
+    from helios_live.data.sources import FileSource  # noqa: PLC0415
+
+    settings = _settings()
+    symbol = normalise_pair(pair)
+    if not path.is_file():
+        raise HeliosError(f"no such file: {path}")
+    first, end = FileSource(files={symbol: [path]}).coverage(symbol)
+    last_day = (end - pd.Timedelta(1, "ns")).date()  # `end` is exclusive
+    resource = market_data_from(settings, kind="file", file_imports={symbol: str(path.resolve())})
+    typer.echo(f"importing {path} as {symbol}: {first.date()} .. {last_day}")
+    summary = run_market_data(settings, symbol, first.date(), last_day, resource, _instance())
+    _echo_checks(summary.checks)
+    typer.echo(f"done: run {summary.run_id}")
+
+
+@data_app.command("backfill")
+def data_backfill(
+    pair: Annotated[str, typer.Option("--pair", help="Pair, e.g. BTCZAR; must be in HELIOS_PAIRS.")],
+    start: Annotated[str, typer.Option("--start", help="First day, YYYY-MM-DD (UTC).")],
+    end: Annotated[str, typer.Option("--end", help="Last day, YYYY-MM-DD (UTC), inclusive.")],
+    source: Annotated[str, typer.Option("--source", help="file or valr (default: HELIOS_SOURCE).")] = "",
+) -> None:
+    """Fetch `[start, end]` for a pair from a source into the lake, in one Dagster run."""
+    from helios_dagster.resources import market_data_from  # noqa: PLC0415
+    from helios_dagster.runs import run_market_data  # noqa: PLC0415
+
+    settings = _settings()
+    try:
+        first, last = date.fromisoformat(start), date.fromisoformat(end)
+    except ValueError as exc:
+        raise HeliosError(f"--start/--end must be YYYY-MM-DD: {exc}") from exc
+    resource = market_data_from(settings, **({"kind": source} if source else {}))
+    typer.echo(f"backfilling {normalise_pair(pair)} from {resource.kind}: {first} .. {last}")
+    summary = run_market_data(settings, normalise_pair(pair), first, last, resource, _instance())
+    _echo_checks(summary.checks)
+    typer.echo(f"done: run {summary.run_id}")
+
+
+@data_app.command("status")
+def data_status() -> None:
+    """Coverage and gaps of the lake, per pair and timeframe."""
+    from helios_live.data.coverage import coverage_table, lake_coverage  # noqa: PLC0415
+
+    settings = _settings()
+    rows = lake_coverage(settings.lake_root)
+    if not rows:
+        typer.echo(f"the lake at {settings.lake_root} is empty; run `helios data import` or `make demo`")
+        return
+    typer.echo(f"lake: {settings.lake_root}")
+    for line in coverage_table(rows):
+        typer.echo(line)
+
+
+@app.command("demo")
+def demo() -> None:
+    """Build the lake from the sample data in the repo and print what came out."""
+    from helios_dagster.demo import run_demo  # noqa: PLC0415
+
+    run_demo(_settings(), _instance())
+
+
+def _echo_checks(checks: list[CheckOutcome]) -> None:
+    for check in checks:
+        state = "passed" if check.passed else ("WARN" if check.severity == "WARN" else "FAILED")
+        typer.echo(f"  check {check.name}: {state}")
+
+
+def main() -> None:
+    """Entry point: known errors print one clear line and exit 1, no traceback."""
+    from helios_dagster.runs import quiet_dagster_warnings  # noqa: PLC0415
+
+    quiet_dagster_warnings()
+    try:
+        app()
+    except HeliosError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

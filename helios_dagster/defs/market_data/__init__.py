@@ -1,0 +1,1 @@
+"""Market data: raw candles from a source, resampled candles, quality checks, schedule."""

@@ -1,0 +1,88 @@
+"""Run the market-data job in-process (the CLI and the demo), recorded in the Dagster instance."""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+from datetime import date
+
+import dagster as dg
+
+from helios_core.errors import HeliosError
+from helios_dagster.definitions import build_defs
+from helios_dagster.defs.market_data.definitions import JOB
+from helios_dagster.partitions import range_tags
+from helios_dagster.resources import MarketDataResource
+from helios_live.settings import HeliosSettings
+
+_INFO_LOGS = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
+
+
+class RunFailed(HeliosError):
+    """A Dagster run of Helios assets failed; the message carries the step's error."""
+
+
+@dataclass
+class CheckOutcome:
+    name: str
+    passed: bool
+    severity: str
+    metadata: dict[str, object] = field(default_factory=dict)
+
+
+@dataclass
+class RunSummary:
+    run_id: str
+    checks: list[CheckOutcome]
+
+
+def quiet_dagster_warnings() -> None:
+    """Dagster flags beta/preview APIs (partitioned checks) on every call; say it once, in docs."""
+    for name in ("BetaWarning", "PreviewWarning", "SupersessionWarning"):
+        category = getattr(dg, name, None)
+        if isinstance(category, type) and issubclass(category, Warning):
+            warnings.filterwarnings("ignore", category=category)
+
+
+def run_market_data(
+    settings: HeliosSettings,
+    pair: str,
+    first: date,
+    last: date,
+    market_data: MarketDataResource,
+    instance: dg.DagsterInstance,
+    verbose: bool = True,
+) -> RunSummary:
+    """Materialise raw_candles + candles (+ checks) for `pair` x `[first, last]` in one run."""
+    if pair not in settings.pairs:
+        raise HeliosError(f"unknown pair {pair}: not in HELIOS_PAIRS ({', '.join(settings.pairs)})")
+    if last < first:
+        raise HeliosError(f"end {last} is before start {first}")
+    quiet_dagster_warnings()
+    job = build_defs(settings, market_data=market_data).resolve_job_def(JOB)
+    run_config = _INFO_LOGS if verbose else {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
+    result = job.execute_in_process(
+        instance=instance, tags=range_tags(pair, first, last), run_config=run_config, raise_on_error=False
+    )
+    if not result.success:
+        raise RunFailed(f"run {result.run_id} for {pair} {first}..{last} failed: {_failure(result)}")
+    checks = [
+        CheckOutcome(e.check_name, e.passed, e.severity.value, {k: _plain(v) for k, v in e.metadata.items()})
+        for e in result.get_asset_check_evaluations()
+    ]
+    return RunSummary(result.run_id, checks)
+
+
+def _plain(value: object) -> object:
+    return getattr(value, "value", value)
+
+
+def _failure(result: dg.ExecuteInProcessResult) -> str:
+    messages = []
+    for event in result.all_events:
+        if event.is_step_failure and event.step_failure_data and event.step_failure_data.error:
+            error = event.step_failure_data.error
+            while error.cause is not None and error.cls_name == "DagsterExecutionStepExecutionError":
+                error = error.cause
+            messages.append(f"{event.step_key}: {error.message.strip()}")
+    return "; ".join(messages) or "see the run's logs in the Dagster UI"

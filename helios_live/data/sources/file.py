@@ -1,0 +1,166 @@
+"""Candles or trades from Parquet/CSV files (the schemas of the sample data).
+
+A directory is scanned for `<PAIR>_*.parquet|csv`; the pair is the part before the first
+underscore (`BTC-PERP_1m_...` -> `BTCPERP`). A file holds candles if it has an `open`
+column, trades if it has `price` and `quantity`. A file is a closed recording: its history
+is final up to the end of its last candle (or of the minute of its last trade).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import pandas as pd
+import pyarrow.parquet as pq
+
+from helios_core.candles import coerce_timestamps, trades_to_candles, validate_candles, validate_trades
+from helios_core.errors import DataValidationError, SourceError
+from helios_core.pairs import normalise_pair
+from helios_core.timeframes import CANONICAL, Timeframe
+from helios_live.data.sources.base import CandleBatch
+
+ONE_MINUTE = Timeframe.parse("1m")
+_SUFFIXES = (".parquet", ".csv")
+
+
+@dataclass
+class _Loaded:
+    timeframe: Timeframe
+    candles: pd.DataFrame
+    complete_from: pd.Timestamp
+    complete_until: pd.Timestamp
+    origin: str
+
+
+def read_table(path: Path) -> pd.DataFrame:
+    """Read a Parquet or CSV file; a broken file raises DataValidationError naming it."""
+    try:
+        if path.suffix == ".csv":
+            return pd.read_csv(path)
+        return pq.read_table(path).to_pandas()
+    except FileNotFoundError:
+        raise
+    except Exception as exc:  # noqa: BLE001 -- any reader failure means a malformed file
+        raise DataValidationError(f"{path}: cannot read as {path.suffix[1:]}: {exc}") from exc
+
+
+def file_kind(frame: pd.DataFrame) -> str:
+    if "open" in frame.columns:
+        return "candles"
+    if {"price", "quantity"} <= set(frame.columns):
+        return "trades"
+    return "unknown"
+
+
+def infer_timeframe(path: Path, stamps: pd.Series) -> Timeframe:
+    """The timeframe named in the file name, else the smallest step between candles."""
+    for token in path.stem.split("_"):
+        if token in CANONICAL:
+            return Timeframe.parse(token)
+    steps = stamps.diff().dropna().dt.total_seconds()
+    steps = steps[steps > 0]
+    if steps.empty:
+        raise DataValidationError(f"{path}: cannot infer the timeframe of a single candle; name it in the file")
+    return Timeframe.from_seconds(int(steps.min()))
+
+
+class FileSource:
+    """A `MarketDataSource` over local files; files are read once and cached."""
+
+    name = "file"
+
+    def __init__(self, directory: Path | None = None, files: dict[str, list[Path]] | None = None) -> None:
+        self._files: dict[str, list[Path]] = {}
+        if directory is not None:
+            if not directory.is_dir():
+                raise SourceError(f"file source directory does not exist: {directory}")
+            for path in sorted(directory.iterdir()):
+                if path.suffix in _SUFFIXES and "_" in path.stem:
+                    pair = normalise_pair(path.stem.split("_")[0])
+                    self._files.setdefault(pair, []).append(path)
+        for pair, paths in (files or {}).items():
+            self._files[normalise_pair(pair)] = [Path(p) for p in paths]
+        self._candles: dict[str, _Loaded] = {}
+        self._trades: dict[str, pd.DataFrame | None] = {}
+
+    @property
+    def pairs(self) -> list[str]:
+        return sorted(self._files)
+
+    def _paths(self, pair: str) -> list[Path]:
+        if pair not in self._files:
+            raise SourceError(f"file source has no file for pair {pair}; it has {self.pairs}")
+        return self._files[pair]
+
+    def _by_kind(self, pair: str, kind: str) -> list[tuple[Path, pd.DataFrame]]:
+        found = []
+        for path in self._paths(pair):
+            frame = read_table(path)
+            detected = file_kind(frame)
+            if detected == "unknown":
+                raise DataValidationError(f"{path}: neither candles (ts, open, ...) nor trades (ts, price, quantity)")
+            if detected == kind:
+                found.append((path, frame))
+        return found
+
+    def trades(self, pair: str) -> pd.DataFrame | None:
+        """All validated trades of `pair`, or None if it has no trades file."""
+        if pair not in self._trades:
+            found = self._by_kind(pair, "trades")
+            self._trades[pair] = (
+                pd.concat([validate_trades(frame, str(path)) for path, frame in found]).sort_values("ts", kind="stable")
+                if found
+                else None
+            )
+        return self._trades[pair]
+
+    def _load(self, pair: str) -> _Loaded:
+        if pair in self._candles:
+            return self._candles[pair]
+        found = self._by_kind(pair, "candles")
+        if len(found) > 1:
+            raise SourceError(f"pair {pair} has several candle files {[str(p) for p, _ in found]}; keep one")
+        if found:
+            path, frame = found[0]
+            where = str(path)
+            if "ts" not in frame.columns:
+                raise DataValidationError(f"{where}: missing column ts; found {list(frame.columns)}")
+            timeframe = infer_timeframe(path, coerce_timestamps(frame["ts"], where))
+            candles = validate_candles(frame, timeframe, where)
+            if candles.empty:
+                raise DataValidationError(f"{where}: no candles")
+            end = candles["ts"].iloc[-1] + timeframe.duration
+            loaded = _Loaded(timeframe, candles, candles["ts"].iloc[0], end, where)
+        else:
+            trades = self.trades(pair)
+            if trades is None or trades.empty:
+                raise SourceError(f"pair {pair} has neither candles nor trades in {self._paths(pair)}")
+            end = trades["ts"].iloc[-1].floor("1min") + ONE_MINUTE.duration
+            candles = trades_to_candles(trades, ONE_MINUTE, end)
+            begin = trades["ts"].iloc[0].floor("1min")
+            loaded = _Loaded(ONE_MINUTE, candles, begin, end, f"{self._paths(pair)[0]} (trades -> 1m)")
+        self._candles[pair] = loaded
+        return loaded
+
+    def coverage(self, pair: str) -> tuple[pd.Timestamp, pd.Timestamp]:
+        """The span `[first candle open, end of final history)` the files hold for `pair`."""
+        loaded = self._load(pair)
+        return loaded.complete_from, loaded.complete_until
+
+    def fetch_candles(self, pair: str, start: datetime, end: datetime) -> CandleBatch:
+        loaded = self._load(pair)
+        lo, hi = pd.Timestamp(start), pd.Timestamp(end)
+        ts = loaded.candles["ts"]
+        window = loaded.candles.loc[(ts >= lo) & (ts < hi)].reset_index(drop=True)
+        return CandleBatch(
+            pair, loaded.timeframe, window, max(lo, loaded.complete_from), min(hi, loaded.complete_until), loaded.origin
+        )
+
+    def fetch_trades(self, pair: str, start: datetime, end: datetime) -> pd.DataFrame | None:
+        trades = self.trades(pair)
+        if trades is None:
+            return None
+        lo, hi = pd.Timestamp(start), pd.Timestamp(end)
+        return trades.loc[(trades["ts"] >= lo) & (trades["ts"] < hi)].reset_index(drop=True)

@@ -1,0 +1,83 @@
+"""Typed, frozen settings read from `HELIOS_*` environment variables."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from helios_core.errors import ConfigurationError
+from helios_core.pairs import normalise_pair
+from helios_core.timeframes import Timeframe
+
+SAMPLE_PAIRS = ("BTCPERP", "ETHBTC", "LTCBTC", "XMRBTC", "ADABTC", "XRPETH")
+VALR_PAIRS = ("BTCZAR", "ETHZAR", "SOLZAR")
+
+
+class HeliosSettings(BaseSettings):
+    """Everything configurable, with embedded defaults that need no services."""
+
+    model_config = SettingsConfigDict(env_prefix="HELIOS_", frozen=True, extra="forbid")
+
+    home: Path = Path(".helios")
+    database_url: str = ""
+    pairs: Annotated[tuple[str, ...], NoDecode] = SAMPLE_PAIRS + VALR_PAIRS
+    timeframes: Annotated[tuple[str, ...], NoDecode] = ("1m", "5m", "15m")
+    source: Literal["file", "valr"] = "file"
+    file_dir: Path = Path("data/sample")
+    valr_base_url: str = "https://api.valr.com"
+    http_timeout_s: float = Field(default=10.0, gt=0)
+    http_max_retries: int = Field(default=5, ge=0, le=20)
+    history_start: date = date(2018, 1, 1)
+
+    @field_validator("pairs", "timeframes", mode="before")
+    @classmethod
+    def _split(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("pairs")
+    @classmethod
+    def _pairs(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if not value:
+            raise ValueError("at least one pair is required")
+        return tuple(dict.fromkeys(normalise_pair(p) for p in value))
+
+    @field_validator("timeframes")
+    @classmethod
+    def _timeframes(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        parsed = sorted(Timeframe.parse(t) for t in value)
+        if not parsed:
+            raise ValueError("at least one timeframe is required")
+        return tuple(str(t) for t in parsed)
+
+    @field_validator("valr_base_url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
+
+    @property
+    def resolved_database_url(self) -> str:
+        """`HELIOS_DATABASE_URL`, or SQLite under `HELIOS_HOME`."""
+        return self.database_url or f"sqlite:///{self.home.resolve() / 'helios.db'}"
+
+    @property
+    def lake_root(self) -> Path:
+        return self.home / "lake"
+
+
+def load_settings() -> HeliosSettings:
+    """Read settings from the environment; a bad value fails naming its variable."""
+    try:
+        return HeliosSettings()
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"HELIOS_{'_'.join(str(p) for p in err['loc'][:1]).upper()}: {err['msg']}" for err in exc.errors()
+        )
+        raise ConfigurationError(f"invalid configuration: {problems}") from exc

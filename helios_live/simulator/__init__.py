@@ -1,0 +1,1 @@
+"""Local servers that speak exchange protocols on loopback, for tests, demos and backtests."""

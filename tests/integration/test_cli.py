@@ -1,0 +1,104 @@
+"""The `helios` command line, run as a user runs it: a subprocess with environment variables."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from helios_core.candles import validate_candles
+from helios_core.timeframes import Timeframe
+from helios_live.simulator.valr_rest import Recorded, serving
+from tests.conftest import REPO, sample
+
+
+def helios(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(  # noqa: S603 -- our own CLI, fixed arguments
+        [sys.executable, "-m", "helios_dagster.cli", *args],
+        cwd=REPO,
+        env=os.environ | env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    (tmp_path / "dagster").mkdir()
+    return {"HELIOS_HOME": str(tmp_path / "home"), "DAGSTER_HOME": str(tmp_path / "dagster")}
+
+
+def test_import_then_status(env: dict[str, str], tmp_path: Path) -> None:
+    path = tmp_path / "my-candles.parquet"
+    sample("XMR-BTC_5m_2018-01.parquet").to_parquet(path)
+    imported = helios("data", "import", str(path), "--pair", "xmr-btc", env=env)
+    assert imported.returncode == 0, imported.stderr
+    assert "importing" in imported.stdout and "check candles_expectations: passed" in imported.stdout
+    status = helios("data", "status", env=env)
+    assert status.returncode == 0, status.stderr
+    [row_5m] = [line for line in status.stdout.splitlines() if line.startswith("XMRBTC") and " 5m " in line]
+    assert row_5m.split()[2:4] == ["21", "5758"] and row_5m.split()[-2:] == ["2", "2"]  # days, rows; missing, gaps
+
+
+def test_import_of_a_bad_file_names_the_row_and_writes_nothing(env: dict[str, str], tmp_path: Path) -> None:
+    bad = sample("LTC-BTC_5m_2018-01.parquet")
+    bad.loc[[7, 8], "ts"] = bad.loc[[8, 7], "ts"].to_numpy()
+    path = tmp_path / "ltc.csv"
+    bad.to_csv(path, index=False)
+    result = helios("data", "import", str(path), "--pair", "LTCBTC", env=env)
+    assert result.returncode == 1
+    assert "ltc.csv: data row 9" in result.stderr and "out of order" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (Path(env["HELIOS_HOME"]) / "lake").exists()
+
+
+def test_unknown_pair_and_bad_config_fail_clearly(env: dict[str, str], tmp_path: Path) -> None:
+    path = tmp_path / "x.parquet"
+    sample("ETH-BTC_5m_2018-01.parquet").to_parquet(path)
+    unknown = helios("data", "import", str(path), "--pair", "DOGEZAR", env=env)
+    assert unknown.returncode == 1 and "unknown pair DOGEZAR" in unknown.stderr
+    config = helios("data", "status", env=env | {"HELIOS_SOURCE": "binance"})
+    assert config.returncode == 1 and "HELIOS_SOURCE" in config.stderr
+
+
+def test_backfill_from_valr_over_loopback(env: dict[str, str]) -> None:
+    btc = validate_candles(sample("BTC-PERP_1m_2021-12-31_2022-02-01.parquet"), Timeframe.parse("1m"), "btc")
+    with serving(Recorded(candles={"BTCZAR": btc})) as server:
+        result = helios(
+            "data",
+            "backfill",
+            "--source",
+            "valr",
+            "--pair",
+            "BTCZAR",
+            "--start",
+            "2022-01-03",
+            "--end",
+            "2022-01-04",
+            env=env | {"HELIOS_VALR_BASE_URL": server.url},
+        )
+        assert result.returncode == 0, result.stderr
+        assert len(server.requests) == 2 * 5  # two days, five pages of 300 buckets each
+    assert "raw_candles: 2/2 partitions" in result.stderr  # progress in the run log
+    lake = Path(env["HELIOS_HOME"]) / "lake" / "candles" / "pair=BTCZAR"
+    assert sorted(p.name for p in (lake / "timeframe=15m").iterdir()) == [
+        "date=2022-01-03.parquet",
+        "date=2022-01-04.parquet",
+    ]
+
+
+def test_dagster_loads_the_code_location(env: dict[str, str]) -> None:
+    result = subprocess.run(  # noqa: S603 -- dagster's own CLI on our workspace file
+        [str(Path(sys.executable).parent / "dagster"), "definitions", "validate", "-w", "workspace.yaml"],
+        cwd=REPO,
+        env=os.environ | env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Validation successful" in result.stdout + result.stderr
