@@ -1,4 +1,7 @@
-"""`helios`: the command line of the batch side (data import, backfill, status, demo)."""
+"""`helios`: the command line of the batch side (data import, backfill, status, demo).
+
+Commands import dagster and pandas inside their bodies so that `helios --help` stays fast.
+"""
 
 from __future__ import annotations
 
@@ -44,7 +47,7 @@ def _settings() -> HeliosSettings:
 
 
 def _instance() -> dg.DagsterInstance:
-    import dagster as dg  # noqa: PLC0415 -- keep `helios --help` fast
+    import dagster as dg
 
     return dg.DagsterInstance.get()
 
@@ -60,11 +63,11 @@ def data_import(
     pair: Annotated[str, typer.Option("--pair", help="Pair the file holds, e.g. BTCZAR; must be in HELIOS_PAIRS.")],
 ) -> None:
     """Validate a file and write it into the lake as raw_candles + candles, one run per file."""
-    import pandas as pd  # noqa: PLC0415
+    import pandas as pd
 
-    from helios_dagster.resources import market_data_from  # noqa: PLC0415
-    from helios_dagster.runs import run_market_data  # noqa: PLC0415
-    from helios_live.data.sources import FileSource  # noqa: PLC0415
+    from helios_dagster.resources import market_data_from
+    from helios_dagster.runs import run_market_data
+    from helios_live.data.sources import FileSource
 
     settings = _settings()
     symbol = normalise_pair(pair)
@@ -87,14 +90,16 @@ def data_backfill(
     source: Annotated[str, typer.Option("--source", help="file or valr (default: HELIOS_SOURCE).")] = "",
 ) -> None:
     """Fetch `[start, end]` for a pair from a source into the lake, in one Dagster run."""
-    from helios_dagster.resources import market_data_from  # noqa: PLC0415
-    from helios_dagster.runs import run_market_data  # noqa: PLC0415
+    from helios_dagster.resources import market_data_from
+    from helios_dagster.runs import run_market_data
 
     settings = _settings()
     try:
         first, last = date.fromisoformat(start), date.fromisoformat(end)
     except ValueError as exc:
         raise HeliosError(f"--start/--end must be YYYY-MM-DD: {exc}") from exc
+    if source not in ("", "file", "valr"):
+        raise HeliosError(f"--source must be file or valr, not {source!r}")
     resource = market_data_from(settings, **({"kind": source} if source else {}))
     typer.echo(f"backfilling {normalise_pair(pair)} from {resource.kind}: {first} .. {last}")
     summary = run_market_data(settings, normalise_pair(pair), first, last, resource, _instance())
@@ -105,7 +110,7 @@ def data_backfill(
 @data_app.command("status")
 def data_status() -> None:
     """Coverage and gaps of the lake, per pair and timeframe."""
-    from helios_live.data.coverage import coverage_table, lake_coverage  # noqa: PLC0415
+    from helios_live.data.coverage import coverage_table, lake_coverage
 
     settings = _settings()
     rows = lake_coverage(settings.lake_root)
@@ -120,7 +125,7 @@ def data_status() -> None:
 @app.command("demo")
 def demo() -> None:
     """Build the lake from the sample data in the repo and print what came out."""
-    from helios_dagster.demo import run_demo  # noqa: PLC0415
+    from helios_dagster.demo import run_demo
 
     run_demo(_settings(), _instance())
 
@@ -133,7 +138,7 @@ def _echo_checks(checks: list[CheckOutcome]) -> None:
 
 def main() -> None:
     """Entry point: known errors print one clear line and exit 1, no traceback."""
-    from helios_dagster.runs import quiet_dagster_warnings  # noqa: PLC0415
+    from helios_dagster.runs import quiet_dagster_warnings
 
     quiet_dagster_warnings()
     try:

@@ -13,9 +13,10 @@ DATE = "date"
 
 
 def pair_day_partitions(settings: HeliosSettings) -> dg.MultiPartitionsDefinition:
+    """Pairs in alphabetical order, so a key range `d1|A...d2|B` means the pairs from A to B."""
     return dg.MultiPartitionsDefinition(
         {
-            PAIR: dg.StaticPartitionsDefinition(list(settings.pairs)),
+            PAIR: dg.StaticPartitionsDefinition(sorted(settings.pairs)),
             DATE: dg.DailyPartitionsDefinition(start_date=settings.history_start.isoformat(), timezone="UTC"),
         }
     )

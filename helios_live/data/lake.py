@@ -63,6 +63,11 @@ class Lake:
     def exists(self, dataset: str, pair: str, timeframe: str, day: date) -> bool:
         return self.path(dataset, pair, timeframe, day).exists()
 
+    def timeframes(self, dataset: str, pair: str, day: date) -> list[str]:
+        """Timeframes that have a file for this pair and day."""
+        pattern = f"{dataset}/pair={pair}/timeframe=*/date={day.isoformat()}.parquet"
+        return sorted(p.parent.name.removeprefix("timeframe=") for p in self.root.glob(pattern))
+
     def read(self, dataset: str, pair: str, timeframe: str, day: date) -> tuple[pd.DataFrame, dict[str, str]]:
         """Read one day file and its Helios metadata; FileNotFoundError names the path."""
         path = self.path(dataset, pair, timeframe, day)

@@ -5,6 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import dagster as dg
 import pytest
 
 from helios_core.candles import validate_candles
@@ -14,8 +15,12 @@ from tests.conftest import REPO, sample
 
 
 def helios(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(  # noqa: S603 -- our own CLI, fixed arguments
-        [sys.executable, "-m", "helios_dagster.cli", *args],
+    return command([sys.executable, "-m", "helios_dagster.cli", *args], env)
+
+
+def command(argv: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(  # noqa: S603 -- our own CLI (or dagster's) with fixed arguments
+        argv,
         cwd=REPO,
         env=os.environ | env,
         capture_output=True,
@@ -91,14 +96,26 @@ def test_backfill_from_valr_over_loopback(env: dict[str, str]) -> None:
 
 
 def test_dagster_loads_the_code_location(env: dict[str, str]) -> None:
-    result = subprocess.run(  # noqa: S603 -- dagster's own CLI on our workspace file
-        [str(Path(sys.executable).parent / "dagster"), "definitions", "validate", "-w", "workspace.yaml"],
-        cwd=REPO,
-        env=os.environ | env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
+    result = command(
+        [str(Path(sys.executable).parent / "dagster"), "definitions", "validate", "-w", "workspace.yaml"], env
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Validation successful" in result.stdout + result.stderr
+
+
+def test_dagster_backfills_a_range_of_pairs_and_days_in_one_run(env: dict[str, str]) -> None:
+    dagster = str(Path(sys.executable).parent / "dagster")
+    select = ["asset", "materialize", "-m", "helios_dagster.definitions", "--select", "raw_candles,candles"]
+    pairs = {"HELIOS_PAIRS": "XRPETH,LTCBTC,ETHBTC,ADABTC"}  # partition order is alphabetical
+    result = command([dagster, *select, "--partition-range", "2018-01-14|ETHBTC...2018-01-15|LTCBTC"], env | pairs)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    lake = Path(env["HELIOS_HOME"]) / "lake" / "candles"
+    written = sorted(str(p.relative_to(lake)) for p in lake.glob("*/timeframe=5m/*.parquet"))
+    assert written == [
+        "pair=ETHBTC/timeframe=5m/date=2018-01-14.parquet",
+        "pair=ETHBTC/timeframe=5m/date=2018-01-15.parquet",
+        "pair=LTCBTC/timeframe=5m/date=2018-01-14.parquet",
+        "pair=LTCBTC/timeframe=5m/date=2018-01-15.parquet",
+    ]
+    with dg.DagsterInstance.from_config(env["DAGSTER_HOME"]) as instance:
+        assert len(instance.get_runs()) == 1  # 2 pairs x 2 days, one run

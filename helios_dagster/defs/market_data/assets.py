@@ -9,7 +9,7 @@ import dagster as dg
 import pandas as pd
 
 from helios_core.candles import resample
-from helios_core.errors import SourceError
+from helios_core.errors import HeliosError, SourceError
 from helios_core.timeframes import Timeframe
 from helios_dagster.partitions import day_bounds, split_key
 from helios_dagster.resources import LakeResource, MarketDataResource
@@ -21,8 +21,11 @@ CANDLES = "candles"
 
 
 def sorted_partitions(context: dg.AssetExecutionContext | dg.AssetCheckExecutionContext) -> list[tuple[str, date]]:
-    """The run's (pair, day) partitions, pair-major and in time order."""
-    return sorted((split_key(k) for k in context.partition_keys), key=lambda pd_: (pd_[0], pd_[1]))
+    """The run's (pair, day) partitions, pair-major and in time order; none is an error."""
+    parts = sorted(split_key(k) for k in context.partition_keys)
+    if not parts:
+        raise HeliosError("this run selects no pair-day partition; a key range runs from <day>|<pair> to <day>|<pair>")
+    return parts
 
 
 class Progress:
@@ -39,10 +42,7 @@ class Progress:
 
 
 def raw_timeframe(lake: Lake, pair: str, day: date) -> str:
-    found = sorted(
-        p.parent.name.removeprefix("timeframe=")
-        for p in lake.root.glob(f"{RAW}/pair={pair}/timeframe=*/date={day}.parquet")
-    )
+    found = lake.timeframes(RAW, pair, day)
     if len(found) != 1:
         raise FileNotFoundError(f"expected one {RAW} file for {pair} on {day}, found {found or 'none'}")
     return found[0]
@@ -80,9 +80,9 @@ def build_assets(settings: HeliosSettings, partitions: dg.MultiPartitionsDefinit
                 "source": source.name,
             }
             store.write(RAW, pair, tf, day, batch.candles, meta)
-            for stale in store.root.glob(f"{RAW}/pair={pair}/timeframe=*/date={day}.parquet"):
-                if stale.parent.name != f"timeframe={tf}":
-                    stale.unlink()  # a rewritten day replaces whatever timeframe was there before
+            for stale in store.timeframes(RAW, pair, day):
+                if stale != tf:  # a rewritten day replaces whatever timeframe was there before
+                    store.path(RAW, pair, stale, day).unlink()
             rows[pair] += len(batch.candles)
             progress.tick(f"{pair} {day}: {len(batch.candles)} candles")
         return dg.MaterializeResult(

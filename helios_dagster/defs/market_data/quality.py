@@ -25,7 +25,7 @@ class Failure:
 @cache
 def _suite() -> tuple[Any, Any]:
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")  # no phoning home from a closed network
-    import great_expectations as gx  # noqa: PLC0415 -- 4 s import, paid only by runs that validate
+    import great_expectations as gx  # a 4 s import, paid only by runs that validate
 
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = gx.data_context.types.base.ProgressBarsConfig(globally=False)
