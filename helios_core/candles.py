@@ -1,8 +1,9 @@
 """OHLCV candles as pandas frames: validation, resampling, trades -> candles, gaps.
 
 A candle frame has columns `CANDLE_COLUMNS`: `ts` (datetime64[ns, UTC], the open time),
-float64 prices and volume, and a nullable Int64 `trade_count` that is null where the source
-does not report it (never a made-up number). Rows are strictly increasing in `ts`.
+float64 prices and volume, a nullable Int64 `trade_count` and a float64 `buy_volume` (taker
+buy volume, NaN = unknown). Both extras are unknown where the source does not report them,
+never a made-up number. Rows are strictly increasing in `ts`.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from helios_core.errors import DataValidationError
 from helios_core.timeframes import Timeframe
 
 PRICE_COLUMNS = ("open", "high", "low", "close")
-CANDLE_COLUMNS = ("ts", *PRICE_COLUMNS, "volume", "trade_count")
+CANDLE_COLUMNS = ("ts", *PRICE_COLUMNS, "volume", "trade_count", "buy_volume")
 TRADE_COLUMNS = ("ts", "price", "quantity")
 TS_DTYPE = "datetime64[ns, UTC]"
 
@@ -100,6 +101,8 @@ def validate_candles(frame: pd.DataFrame, timeframe: Timeframe, where: str) -> p
         out[column] = _numeric(source, column, where)
     counts = source["trade_count"] if "trade_count" in source.columns else pd.Series(pd.NA, index=out.index)
     out["trade_count"] = pd.array(counts, dtype="Int64")
+    buys = _numeric(source, "buy_volume", where) if "buy_volume" in source.columns else np.full(len(out), np.nan)
+    out["buy_volume"] = buys
     _check_ordering(out["ts"], where)
     _check_alignment(out["ts"], timeframe, where)
     _check_ohlcv(out, where)
@@ -123,6 +126,7 @@ def _check_ohlcv(out: pd.DataFrame, where: str) -> None:
         ((low > o) | (low > c), "low above open or close"),
         ((h < o) | (h < c), "high below open or close"),
         (v < 0, "volume < 0"),
+        ((out["buy_volume"].to_numpy() < 0) | (out["buy_volume"].to_numpy() > v), "buy_volume outside [0, volume]"),
     )
     for mask, message in rules:
         row = _first_violation(mask)
@@ -138,6 +142,7 @@ def empty_candles() -> pd.DataFrame:
             "ts": pd.Series([], dtype=TS_DTYPE),
             **{c: pd.Series([], dtype="float64") for c in (*PRICE_COLUMNS, "volume")},
             "trade_count": pd.Series([], dtype="Int64"),
+            "buy_volume": pd.Series([], dtype="float64"),
         }
     )
 
@@ -168,8 +173,8 @@ def resample(
 ) -> pd.DataFrame:
     """Aggregate closed `source` candles into `target` candles.
 
-    open = first, high = max, low = min, close = last, volume = sum, trade_count = sum
-    (null if any constituent count is unknown). A target candle is emitted only when its
+    open = first, high = max, low = min, close = last, volume = sum, trade_count and
+    buy_volume = sum (unknown if any constituent's is unknown). A target candle is emitted only when its
     whole span lies inside the known history `[complete_from, complete_until]`, so neither
     end of the data yields a partial candle. Candles missing inside a span (no trades) do
     not suppress it. `candles` must be validated (sorted, unique `ts`).
@@ -199,13 +204,19 @@ def resample(
             "trade_count": pd.arrays.IntegerArray(
                 np.add.reduceat(count_values, firsts), np.logical_or.reduceat(~known, firsts)
             ),
+            # NaN propagates through the sum: one unknown constituent makes the bucket unknown.
+            "buy_volume": np.add.reduceat(candles["buy_volume"].to_numpy(), firsts),
         }
     )
     return _closed_only(out, target, complete_until, complete_from)
 
 
 def validate_trades(frame: pd.DataFrame, where: str) -> pd.DataFrame:
-    """Return trades (ts, price, quantity) sorted stably by time, or raise naming the bad row."""
+    """Return trades (ts, price, quantity, is_buy) sorted stably by time, or raise naming the bad row.
+
+    `is_buy` is the taker side from an optional `side` column (BUY/SELL, any case); NaN
+    where the source does not say.
+    """
     missing = [c for c in TRADE_COLUMNS if c not in frame.columns]
     if missing:
         raise DataValidationError(f"{where}: missing trade columns {missing}; found {list(frame.columns)}")
@@ -220,6 +231,14 @@ def validate_trades(frame: pd.DataFrame, where: str) -> pd.DataFrame:
     )
     if row is not None:
         raise _row_error(where, row, out["ts"].iloc[row], "trade needs ts, price > 0 and quantity > 0")
+    out["is_buy"] = np.nan
+    if "side" in source.columns:
+        side = source["side"].astype("string").str.upper()
+        bad = side.notna() & ~side.isin(["BUY", "SELL"])
+        row = _first_violation(bad.to_numpy(dtype=bool))
+        if row is not None:
+            raise _row_error(where, row, out["ts"].iloc[row], f"side={source['side'].iloc[row]!r} is not BUY or SELL")
+        out["is_buy"] = np.where(side.isna().to_numpy(dtype=bool), np.nan, (side == "BUY").to_numpy(dtype=float))
     return out.sort_values("ts", kind="stable").reset_index(drop=True)
 
 
@@ -238,8 +257,11 @@ def trades_to_candles(trades: pd.DataFrame, timeframe: Timeframe, complete_until
             "close": grouped["price"].last().to_numpy(),
             "volume": grouped["quantity"].sum().to_numpy(),
             "trade_count": pd.array(grouped["price"].size().to_numpy(), dtype="Int64"),
+            "buy_volume": (trades["quantity"] * trades["is_buy"]).groupby(keys, sort=True).sum(min_count=1).to_numpy(),
         }
     )
+    unknown_side = trades["is_buy"].isna().groupby(keys, sort=True).any().to_numpy()
+    out.loc[unknown_side, "buy_volume"] = np.nan
     return _closed_only(out, timeframe, complete_until)
 
 

@@ -50,8 +50,8 @@ def run_demo(settings: HeliosSettings, instance: dg.DagsterInstance) -> None:
 
 
 def _state(check: CheckOutcome) -> str:
-    if check.name == "candles_match_trades" and not check.metadata.get("candles_compared"):
-        return "n/a"  # no trades in the sample for this pair: nothing was compared
+    if check.name == "candles_match_reference" and not check.metadata.get("candles_compared"):
+        return "n/a"  # no second record of this pair in the sample: nothing was compared
     if check.passed:
         return "ok"
     return "WARN" if check.severity == "WARN" else "FAILED"
@@ -60,6 +60,6 @@ def _state(check: CheckOutcome) -> str:
 def _detail(check: CheckOutcome) -> str:
     if check.name == "candles_gaps":
         return f" missing={check.metadata.get('missing_by_series') or {}}"
-    if check.name == "candles_match_trades" and check.metadata.get("candles_compared"):
+    if check.name == "candles_match_reference" and check.metadata.get("candles_compared"):
         return f" compared={check.metadata['candles_compared']} mismatched={check.metadata.get('mismatched')}"
     return ""

@@ -31,7 +31,7 @@ class MarketDataResource(dg.ConfigurableResource):
     valr_base_url: str = "https://api.valr.com"
     timeout_s: float = 10.0
     max_retries: int = 5
-    check_trades: bool = True
+    check_reference: bool = True
 
     def open(self) -> MarketDataSource:
         if self.kind == "file":
@@ -53,8 +53,8 @@ def market_data_from(settings: HeliosSettings, **overrides: object) -> MarketDat
     }
     fields.update(overrides)
     # Rebuilding a VALR day from its trades costs ~100 paged requests per pair-day, so the
-    # trades-vs-candles check runs by default only where trades are local files.
-    fields.setdefault("check_trades", fields["kind"] == "file")
+    # reference check runs by default only where both records are local files.
+    fields.setdefault("check_reference", fields["kind"] == "file")
     return MarketDataResource(**fields)  # type: ignore[arg-type]
 
 

@@ -35,7 +35,7 @@ def test_definitions_load_with_assets_checks_job_and_schedule(helios_env: Path) 
     keys = {k.to_user_string() for k in defs.resolve_asset_graph().get_all_asset_keys()}
     assert keys == {"raw_candles", "candles"}
     checks = {k.name for k in defs.resolve_asset_graph().asset_check_keys}
-    assert checks == {"candles_expectations", "candles_gaps", "candles_match_trades"}
+    assert checks == {"candles_expectations", "candles_gaps", "candles_match_reference"}
     assert defs.resolve_job_def(JOB) is not None
     assert defs.resolve_schedule_def("daily_market_data").cron_schedule == "15 0 * * *"
 
@@ -73,16 +73,16 @@ def test_last_day_has_no_partial_candle(helios_env: Path) -> None:
     }
 
 
-def test_trades_rebuild_the_stored_one_minute_candles(helios_env: Path) -> None:
+def test_candles_built_from_trades_equal_the_recorded_candles(helios_env: Path) -> None:
     summary, _, _ = run("XRPETH", date(2019, 10, 11), date(2019, 10, 13))
-    match = checks_by_name(summary)["candles_match_trades"]
+    match = checks_by_name(summary)["candles_match_reference"]
     assert match.passed and match.metadata["candles_compared"] == 2469 and match.metadata["mismatched"] == 0
     gaps = checks_by_name(summary)["candles_gaps"]
     assert not gaps.passed and gaps.severity == "WARN"  # 1,091 minutes without a trade
     assert gaps.metadata["missing_by_series"]["XRPETH 1m"] == 1091
 
 
-def test_trades_check_fails_when_stored_candles_disagree(helios_env: Path, tmp_path: Path) -> None:
+def test_reference_check_fails_when_the_two_records_disagree(helios_env: Path, tmp_path: Path) -> None:
     candles = sample("XRP-ETH_1m_2019-10.parquet")
     candles.loc[100, "close"] = candles.loc[100, "high"]  # still valid OHLC, but not what was traded
     folder = tmp_path / "files"
@@ -90,7 +90,7 @@ def test_trades_check_fails_when_stored_candles_disagree(helios_env: Path, tmp_p
     candles.to_parquet(folder / "XRP-ETH_1m.parquet")
     sample("XRP-ETH_trades_2019-10.parquet").to_parquet(folder / "XRP-ETH_trades.parquet")
     summary, _, _ = run("XRPETH", date(2019, 10, 11), date(2019, 10, 11), file_dir=str(folder))
-    match = checks_by_name(summary)["candles_match_trades"]
+    match = checks_by_name(summary)["candles_match_reference"]
     assert not match.passed and match.metadata["mismatched"] == 1
 
 

@@ -21,7 +21,8 @@ LATER = lambda: datetime(2030, 1, 1, tzinfo=UTC)  # noqa: E731 -- a clock long a
 def recorded() -> Recorded:
     btc = validate_candles(sample("BTC-PERP_1m_2021-12-31_2022-02-01.parquet"), Timeframe.parse("1m"), "btc")
     trades = sample("XRP-ETH_trades_2019-10.parquet")
-    return Recorded(candles={"BTCZAR": btc}, trades={"XRPETH": trades})
+    xrp = validate_candles(sample("XRP-ETH_1m_2019-10.parquet"), Timeframe.parse("1m"), "xrp")
+    return Recorded(candles={"BTCZAR": btc, "XRPETH": xrp}, trades={"XRPETH": trades})
 
 
 @pytest.fixture
@@ -117,3 +118,14 @@ def test_trade_history_pages_backwards_and_comes_back_in_time_order(server: Valr
     )
     assert trades is not None and len(trades) > 100  # more than one page
     pd.testing.assert_frame_equal(trades, expected)
+
+
+def test_reference_candles_rebuilt_from_trade_history_equal_the_buckets(server: ValrRestServer) -> None:
+    client, _ = source(server)
+    start, end = datetime(2019, 10, 11, tzinfo=UTC), datetime(2019, 10, 12, tzinfo=UTC)
+    buckets = client.fetch_candles("XRPETH", start, end).candles
+    rebuilt = client.reference_candles("XRPETH", start, end)
+    assert rebuilt is not None and len(rebuilt) == len(buckets) > 500
+    columns = ["ts", "open", "high", "low", "close", "volume"]
+    pd.testing.assert_frame_equal(rebuilt[columns], buckets[columns], check_exact=False, rtol=1e-12)
+    assert rebuilt["buy_volume"].notna().all() and buckets["buy_volume"].isna().all()

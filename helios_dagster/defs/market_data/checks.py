@@ -8,7 +8,7 @@ import dagster as dg
 import numpy as np
 import pandas as pd
 
-from helios_core.candles import find_gaps, trades_to_candles
+from helios_core.candles import find_gaps
 from helios_core.timeframes import Timeframe
 from helios_dagster.defs.market_data.assets import CANDLES, sorted_partitions
 from helios_dagster.defs.market_data.quality import validate_candles_gx
@@ -104,16 +104,17 @@ def build_checks(settings: HeliosSettings, partitions: dg.MultiPartitionsDefinit
     @dg.asset_check(
         asset=CANDLES,
         partitions_def=partitions,
-        description="Where the source also has trades, 1m candles built from them must equal the stored 1m candles.",
+        description="Where the source has a second, independent record of the same minutes (a candle file beside "
+        "trades, or VALR's trade history beside its buckets), the stored 1m candles must equal it.",
     )
-    def candles_match_trades(
+    def candles_match_reference(
         context: dg.AssetCheckExecutionContext, lake: LakeResource, market_data: MarketDataResource
     ) -> dg.AssetCheckResult:
-        if not market_data.check_trades:
+        if not market_data.check_reference:
             return dg.AssetCheckResult(
                 passed=True,
                 metadata={"candles_compared": 0, "mismatched": 0},
-                description=f"not run: check_trades is off for the {market_data.kind} source",
+                description=f"not run: check_reference is off for the {market_data.kind} source",
             )
         store, source = lake.lake(), market_data.open()
         compared = mismatched = 0
@@ -121,23 +122,21 @@ def build_checks(settings: HeliosSettings, partitions: dg.MultiPartitionsDefinit
         for pair, day in sorted_partitions(context):
             if not store.exists(CANDLES, pair, "1m", day):
                 continue
-            start, end = day_bounds(day)
-            trades = source.fetch_trades(pair, start, end)
-            if trades is None:
+            reference = source.reference_candles(pair, *day_bounds(day))
+            if reference is None:
                 continue
-            stored, meta = store.read(CANDLES, pair, "1m", day)
-            built = trades_to_candles(trades, Timeframe.parse("1m"), pd.Timestamp(meta["complete_until"]))
-            bad = mismatches(stored, built)
+            stored, _ = store.read(CANDLES, pair, "1m", day)
+            bad = mismatches(stored, reference)
             compared += len(stored)
             mismatched += len(bad)
             problems.extend(f"{pair} {ts}" for ts in bad[:10])
         return dg.AssetCheckResult(
             passed=mismatched == 0,
             metadata={"candles_compared": compared, "mismatched": mismatched, "examples": problems[:_LISTED]},
-            description=None if compared else "no partition of this run has trades in the source to compare with",
+            description=None if compared else "no partition of this run has a second record to compare with",
         )
 
-    return [candles_expectations, candles_gaps, candles_match_trades]
+    return [candles_expectations, candles_gaps, candles_match_reference]
 
 
 def mismatches(stored: pd.DataFrame, built: pd.DataFrame) -> list[str]:

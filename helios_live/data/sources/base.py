@@ -37,6 +37,7 @@ class MarketDataSource(Protocol):
         """Candles with open time in `[start, end)` at the source's native timeframe."""
         ...
 
-    def fetch_trades(self, pair: str, start: datetime, end: datetime) -> pd.DataFrame | None:
-        """Validated trades in `[start, end)`, or None when the source has no trades for `pair`."""
+    def reference_candles(self, pair: str, start: datetime, end: datetime) -> pd.DataFrame | None:
+        """1m candles for `[start, end)` from a representation independent of `fetch_candles`
+        (recorded candles vs trades), or None where the source has only one."""
         ...

@@ -3,7 +3,9 @@
 A directory is scanned for `<PAIR>_*.parquet|csv`; the pair is the part before the first
 underscore (`BTC-PERP_1m_...` -> `BTCPERP`). A file holds candles if it has an `open`
 column, trades if it has `price` and `quantity`. A file is a closed recording: its history
-is final up to the end of its last candle (or of the minute of its last trade).
+is final up to the end of its last candle (or of the minute of its last trade). Where a pair
+has both, the lake is built from the trades and the candle file is the reference that the
+`candles_match_reference` check compares it with.
 """
 
 from __future__ import annotations
@@ -116,31 +118,39 @@ class FileSource:
             )
         return self._trades[pair]
 
-    def _load(self, pair: str) -> _Loaded:
-        if pair in self._candles:
-            return self._candles[pair]
+    def _recorded_candles(self, pair: str) -> _Loaded | None:
         found = self._by_kind(pair, "candles")
         if len(found) > 1:
             raise SourceError(f"pair {pair} has several candle files {[str(p) for p, _ in found]}; keep one")
-        if found:
-            path, frame = found[0]
-            where = str(path)
-            if "ts" not in frame.columns:
-                raise DataValidationError(f"{where}: missing column ts; found {list(frame.columns)}")
-            timeframe = infer_timeframe(path, coerce_timestamps(frame["ts"], where))
-            candles = validate_candles(frame, timeframe, where)
-            if candles.empty:
-                raise DataValidationError(f"{where}: no candles")
-            end = candles["ts"].iloc[-1] + timeframe.duration
-            loaded = _Loaded(timeframe, candles, candles["ts"].iloc[0], end, where)
-        else:
-            trades = self.trades(pair)
-            if trades is None or trades.empty:
-                raise SourceError(f"pair {pair} has neither candles nor trades in {self._paths(pair)}")
+        if not found:
+            return None
+        path, frame = found[0]
+        where = str(path)
+        if "ts" not in frame.columns:
+            raise DataValidationError(f"{where}: missing column ts; found {list(frame.columns)}")
+        timeframe = infer_timeframe(path, coerce_timestamps(frame["ts"], where))
+        candles = validate_candles(frame, timeframe, where)
+        if candles.empty:
+            raise DataValidationError(f"{where}: no candles")
+        end = candles["ts"].iloc[-1] + timeframe.duration
+        return _Loaded(timeframe, candles, candles["ts"].iloc[0], end, where)
+
+    def _load(self, pair: str) -> _Loaded:
+        # Trades win over a candle file: candles built from them carry trade counts and
+        # taker buy volume, and the candle file then serves as the independent reference.
+        if pair in self._candles:
+            return self._candles[pair]
+        trades = self.trades(pair)
+        if trades is not None and not trades.empty:
             end = trades["ts"].iloc[-1].floor("1min") + ONE_MINUTE.duration
             candles = trades_to_candles(trades, ONE_MINUTE, end)
             begin = trades["ts"].iloc[0].floor("1min")
             loaded = _Loaded(ONE_MINUTE, candles, begin, end, f"{self._paths(pair)[0]} (trades -> 1m)")
+        else:
+            recorded = self._recorded_candles(pair)
+            if recorded is None:
+                raise SourceError(f"pair {pair} has neither candles nor trades in {self._paths(pair)}")
+            loaded = recorded
         self._candles[pair] = loaded
         return loaded
 
@@ -158,9 +168,12 @@ class FileSource:
             pair, loaded.timeframe, window, max(lo, loaded.complete_from), min(hi, loaded.complete_until), loaded.origin
         )
 
-    def fetch_trades(self, pair: str, start: datetime, end: datetime) -> pd.DataFrame | None:
-        trades = self.trades(pair)
-        if trades is None:
+    def reference_candles(self, pair: str, start: datetime, end: datetime) -> pd.DataFrame | None:
+        """The recorded 1m candle file, when the lake's candles were built from trades."""
+        if not self._load(pair).origin.endswith("(trades -> 1m)"):
             return None
-        lo, hi = pd.Timestamp(start), pd.Timestamp(end)
-        return trades.loc[(trades["ts"] >= lo) & (trades["ts"] < hi)].reset_index(drop=True)
+        recorded = self._recorded_candles(pair)
+        if recorded is None or recorded.timeframe != ONE_MINUTE:
+            return None
+        ts = recorded.candles["ts"]
+        return recorded.candles.loc[(ts >= pd.Timestamp(start)) & (ts < pd.Timestamp(end))].reset_index(drop=True)

@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pandas as pd
 
-from helios_core.candles import empty_candles, validate_candles, validate_trades
+from helios_core.candles import empty_candles, trades_to_candles, validate_candles, validate_trades
 from helios_core.errors import DataValidationError, SourceError, TemporaryError
 from helios_core.timeframes import Timeframe
 from helios_live.data.sources.base import CandleBatch
@@ -24,6 +24,7 @@ from helios_live.data.sources.base import CandleBatch
 MAX_BUCKETS = 300
 TRADES_PAGE = 100
 PERIODS = (60, 300, 900)
+ONE_MINUTE = Timeframe.parse("1m")
 _BUCKET_FIELDS = ("startTime", "open", "high", "low", "close", "volume")
 
 
@@ -119,7 +120,16 @@ class ValrRestSource:
         closed_candles = candles.loc[closed].reset_index(drop=True)
         return CandleBatch(pair, self.timeframe, closed_candles, pd.Timestamp(start), complete_until, origin)
 
-    def fetch_trades(self, pair: str, start: datetime, end: datetime) -> pd.DataFrame | None:
+    def reference_candles(self, pair: str, start: datetime, end: datetime) -> pd.DataFrame | None:
+        """1m candles rebuilt from the trade history (about 100 paged requests per busy day)."""
+        if self.timeframe != ONE_MINUTE:
+            return None
+        trades = self.fetch_trades(pair, start, end)
+        complete_until = min(pd.Timestamp(end), pd.Timestamp(ONE_MINUTE.floor(self._clock())))
+        return trades_to_candles(trades, ONE_MINUTE, complete_until)
+
+    def fetch_trades(self, pair: str, start: datetime, end: datetime) -> pd.DataFrame:
+        """Validated trades in `[start, end)`, oldest first."""
         rows: list[dict[str, Any]] = []
         before_id: str | None = None
         params: dict[str, Any] = {

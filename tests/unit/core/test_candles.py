@@ -8,6 +8,7 @@ from helios_core.timeframes import Timeframe
 from tests.conftest import sample
 
 M1, M5, M15 = (Timeframe.parse(t) for t in ("1m", "5m", "15m"))
+EXTRAS = ["trade_count", "buy_volume"]
 
 
 def frame(rows: list[tuple[str, float, float, float, float, float]]) -> pd.DataFrame:
@@ -125,7 +126,7 @@ def test_resample_matches_pandas_on_real_data(name: str, target: Timeframe, rule
     start = candles["ts"].iloc[0].ceil(rule)
     ours = resample(candles, M1, target, end, complete_from=candles["ts"].iloc[0])
     ref = reference_resample(candles.loc[candles["ts"] >= start], rule, end)
-    pd.testing.assert_frame_equal(ours.drop(columns="trade_count"), ref, check_dtype=False)
+    pd.testing.assert_frame_equal(ours.drop(columns=EXTRAS), ref, check_dtype=False)
 
 
 def test_trades_rebuild_the_real_xrp_eth_one_minute_candles_exactly() -> None:
@@ -133,10 +134,25 @@ def test_trades_rebuild_the_real_xrp_eth_one_minute_candles_exactly() -> None:
     real = validate_candles(sample("XRP-ETH_1m_2019-10.parquet"), M1, "candles")
     end = real["ts"].iloc[-1] + pd.Timedelta("1min")
     built = trades_to_candles(trades, M1, end)
-    pd.testing.assert_frame_equal(
-        built.drop(columns="trade_count"), real.drop(columns="trade_count"), check_exact=False, rtol=1e-12
-    )
+    pd.testing.assert_frame_equal(built.drop(columns=EXTRAS), real.drop(columns=EXTRAS), check_exact=False, rtol=1e-12)
     assert int(built["trade_count"].sum()) == len(trades)
+    raw = sample("XRP-ETH_trades_2019-10.parquet")
+    buys = raw.loc[raw["side"] == "BUY"].groupby(raw["ts"].dt.floor("1min"))["quantity"].sum()
+    by_minute = built.set_index("ts")["buy_volume"]
+    assert np.allclose(by_minute.loc[buys.index], buys.to_numpy(), rtol=1e-12)
+    assert (by_minute.drop(buys.index) == 0).all()  # minutes with only taker sells
+
+
+def test_buy_volume_is_summed_and_unknown_if_any_part_is_unknown() -> None:
+    candles = validate_candles(frame(GOOD), M1, "x").assign(buy_volume=[0.5, 1.0, np.nan, 0.0, 2.0, 1.0])
+    out = resample(candles, M1, M5, pd.Timestamp("2024-01-01T00:10:00Z"))
+    assert np.isnan(out["buy_volume"].iloc[0]) and out["buy_volume"].iloc[1] == 1.0
+
+
+def test_buy_volume_above_volume_is_refused() -> None:
+    bad = frame(GOOD).assign(buy_volume=[0.5, 3.0, 1.0, 0.0, 1.0, 1.0])
+    with pytest.raises(DataValidationError, match="data row 2 .*buy_volume outside"):
+        validate_candles(bad, M1, "x")
 
 
 def test_trades_need_positive_price_and_quantity() -> None:
