@@ -1,4 +1,4 @@
-"""`make demo`: build the lake from the sample data committed in the repo, then summarise it."""
+"""`make demo`: build the lake, features, labels and dataset from the sample data, then summarise."""
 
 from __future__ import annotations
 
@@ -9,30 +9,70 @@ import dagster as dg
 import pandas as pd
 import typer
 
+from helios_core.features.spec import TIMEFRAMES, vector_names
 from helios_dagster.resources import market_data_from
 from helios_dagster.runs import CheckOutcome, run_market_data
+from helios_dagster.schedules import PIPELINE
 from helios_live.data.coverage import coverage_table, lake_coverage
+from helios_live.data.lake import Lake
 from helios_live.data.sources import FileSource
 from helios_live.settings import HeliosSettings
+
+# The sample's multi-asset window: ETH-BTC is the reference the other BTC-quoted alts are
+# correlated with (corr_ref_30); BTC-PERP and XRP-ETH share no window with it.
+SAMPLE_REFERENCE = "ETHBTC"
 
 
 def run_demo(settings: HeliosSettings, instance: dg.DagsterInstance) -> None:
     started = time.perf_counter()
+    settings = settings.model_copy(update={"reference_pair": SAMPLE_REFERENCE})
     source = FileSource(directory=settings.file_dir)
     resource = market_data_from(settings, kind="file", file_dir=str(settings.file_dir))
-    pairs = [p for p in source.pairs if p in settings.pairs]
+    pairs = sorted((p for p in source.pairs if p in settings.pairs), key=lambda p: p != SAMPLE_REFERENCE)
     typer.echo(f"Helios demo: sample data in {settings.file_dir}, lake in {settings.lake_root}")
     checks: dict[str, list[CheckOutcome]] = {}
     for i, pair in enumerate(pairs, start=1):
         first, end = source.coverage(pair)
         last_day = (end - pd.Timedelta(1, "ns")).date()
-        typer.echo(f"[{i}/{len(pairs)}] {pair}: materialising {first.date()} .. {last_day} ...")
-        summary = run_market_data(settings, pair, first.date(), last_day, resource, instance, verbose=False)
+        typer.echo(f"[{i}/{len(pairs)}] {pair} {first.date()} .. {last_day}: candles, features, labels, dataset ...")
+        summary = run_market_data(settings, pair, first.date(), last_day, resource, instance, False, PIPELINE)
         checks[pair] = summary.checks
     typer.echo("\nLake (candles):")
     for line in coverage_table(lake_coverage(settings.lake_root)):
         typer.echo(f"  {line}")
-    typer.echo("\nChecks:")
+    _print_dataset(Lake(settings.lake_root), pairs, settings)
+    states = _print_checks(checks)
+    elapsed = time.perf_counter() - started
+    typer.echo(
+        f"\nDemo finished in {elapsed:.1f} s: {len(pairs)} pairs; checks: {states['ok']} passed, "
+        f"{states['WARN']} warned, {states['FAILED']} failed, {states['n/a']} not applicable."
+        " Browse it: `make ui`, then http://127.0.0.1:3000"
+    )
+
+
+def _print_dataset(store: Lake, pairs: list[str], settings: HeliosSettings) -> None:
+    up, down = f"{settings.label_up:.1%}", f"{settings.label_down:.1%}"
+    label = f"{settings.label_candles} x {settings.label_timeframe}, +{up}/-{down}"
+    typer.echo(f"\nTraining dataset: look-ahead labels ({label}) and feature coverage (share of valid values)")
+    header = f"  {'pair':<8}{'base':>5}{'rows':>8}{'BUY':>7}{'SELL':>7}{'HOLD':>8}{'none':>6}"
+    typer.echo(header + "".join(f"{tf:>7}" for tf in TIMEFRAMES))
+    names = list(vector_names())
+    for pair in pairs:
+        files = [f for f in store.files("training_dataset") if f.pair == pair]
+        if not files:
+            continue
+        frame = pd.concat([pd.read_parquet(f.path) for f in files], ignore_index=True)
+        counts = frame["label"].value_counts()
+        valid = frame[names].notna().mean()
+        cover = "".join(f"{valid[[n for n in names if n.startswith(tf + '.')]].mean():>7.0%}" for tf in TIMEFRAMES)
+        typer.echo(
+            f"  {pair:<8}{files[0].timeframe:>5}{len(frame):>8}{counts.get(0, 0):>7}{counts.get(1, 0):>7}"
+            f"{counts.get(2, 0):>8}{frame['label'].isna().sum():>6}{cover}"
+        )
+
+
+def _print_checks(checks: dict[str, list[CheckOutcome]]) -> Counter[str]:
+    typer.echo("\nChecks (ok / WARN / FAILED / n/a = nothing to compare):")
     states: Counter[str] = Counter()
     for pair, outcomes in checks.items():
         parts = []
@@ -41,12 +81,7 @@ def run_demo(settings: HeliosSettings, instance: dg.DagsterInstance) -> None:
             states[state] += 1
             parts.append(f"{check.name}={state}{_detail(check)}")
         typer.echo(f"  {pair:<8} " + "; ".join(parts))
-    elapsed = time.perf_counter() - started
-    typer.echo(
-        f"\nDemo finished in {elapsed:.1f} s: {len(pairs)} pairs; checks: {states['ok']} passed, "
-        f"{states['WARN']} warned, {states['FAILED']} failed, {states['n/a']} not applicable."
-        " Browse it: `make ui`, then http://127.0.0.1:3000"
-    )
+    return states
 
 
 def _state(check: CheckOutcome) -> str:

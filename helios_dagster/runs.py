@@ -52,14 +52,16 @@ def run_market_data(
     market_data: MarketDataResource,
     instance: dg.DagsterInstance,
     verbose: bool = True,
+    job_name: str = JOB,
 ) -> RunSummary:
-    """Materialise raw_candles + candles (+ checks) for `pair` x `[first, last]` in one run."""
+    """Materialise raw_candles + candles (+ checks) for `pair` x `[first, last]` in one run;
+    with `job_name=PIPELINE`, features, labels and the training dataset too."""
     if pair not in settings.pairs:
         raise HeliosError(f"unknown pair {pair}: not in HELIOS_PAIRS ({', '.join(settings.pairs)})")
     if last < first:
         raise HeliosError(f"end {last} is before start {first}")
     quiet_dagster_warnings()
-    job = build_defs(settings, market_data=market_data).resolve_job_def(JOB)
+    job = build_defs(settings, market_data=market_data).resolve_job_def(job_name)
     run_config = _INFO_LOGS if verbose else {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
     result = job.execute_in_process(
         instance=instance, tags=range_tags(pair, first, last), run_config=run_config, raise_on_error=False

@@ -32,6 +32,13 @@ class HeliosSettings(BaseSettings):
     http_timeout_s: float = Field(default=10.0, gt=0)
     http_max_retries: int = Field(default=5, ge=0, le=20)
     history_start: date = date(2018, 1, 1)
+    reference_pair: str = "BTCZAR"
+    label_timeframe: str = "5m"
+    label_candles: int = Field(default=12, ge=1, le=10_000)
+    label_up: float = Field(default=0.02, gt=0, lt=1)
+    label_down: float = Field(default=0.02, gt=0, lt=1)
+    barrier_k_up: float = Field(default=2.0, gt=0)
+    barrier_k_down: float = Field(default=2.0, gt=0)
 
     @field_validator("pairs", "timeframes", mode="before")
     @classmethod
@@ -54,6 +61,16 @@ class HeliosSettings(BaseSettings):
         if not parsed:
             raise ValueError("at least one timeframe is required")
         return tuple(str(t) for t in parsed)
+
+    @field_validator("reference_pair")
+    @classmethod
+    def _reference(cls, value: str) -> str:
+        return normalise_pair(value) if value.strip() else ""
+
+    @field_validator("label_timeframe")
+    @classmethod
+    def _label_timeframe(cls, value: str) -> str:
+        return str(Timeframe.parse(value))
 
     @field_validator("valr_base_url")
     @classmethod

@@ -30,6 +30,17 @@ def helios_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return home
 
 
+def shared_data(relative: str) -> Path:
+    """A path under ../shared/data; skips where a user's clone has no ../shared, fails under CI."""
+    path = SHARED_DATA / relative
+    if not path.exists():
+        message = f"{path} not found: real shared data lives beside the repository, not in a user's clone"
+        if os.environ.get("CI"):
+            pytest.fail(f"{message} (CI is set: it must be there)")
+        pytest.skip(message)
+    return path
+
+
 def _postgres_url() -> str:
     return os.environ.get("HELIOS_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 

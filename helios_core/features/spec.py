@@ -22,7 +22,10 @@ def ema_warmup(alpha: float) -> int:
     return math.ceil(math.log(CONVERGENCE) / math.log(1.0 - alpha))
 
 
+Z20 = math.sqrt(19)  # the largest |z-score| possible within 20 values (ddof 0)
 EMA12 = ema_warmup(2 / 13)
+RSI14 = ema_warmup(1 / 14)
+RSI7 = ema_warmup(1 / 7)
 EMA26 = ema_warmup(2 / 27)
 MACD_SIGNAL = EMA26 + ema_warmup(2 / 10)
 
@@ -35,6 +38,7 @@ class FeatureSpec:
     included, that the feature needs before it is valid. `needs` names the input beyond
     OHLCV: `trades` (trade counts / taker buy volume), `book` (order book at candle close),
     `reference` (the reference pair's returns); without it the feature is masked.
+    `bounds` is the documented range every valid value lies in (checked on the asset).
     """
 
     name: str
@@ -42,50 +46,75 @@ class FeatureSpec:
     warmup: int
     unit: str
     formula: str
+    bounds: tuple[float, float]
     needs: str = "candles"
 
 
+F = FeatureSpec
 SPECS: tuple[FeatureSpec, ...] = (
-    FeatureSpec("ret_1", "price", 2, "log-return", "ln(close / close[-1])"),
-    FeatureSpec("ret_5", "price", 6, "log-return", "ln(close / close[-5])"),
-    FeatureSpec("ret_20", "price", 21, "log-return", "ln(close / close[-20])"),
-    FeatureSpec("body", "price", 1, "fraction", "(close - open) / open"),
-    FeatureSpec("upper_wick", "price", 1, "fraction", "(high - max(open, close)) / close"),
-    FeatureSpec("lower_wick", "price", 1, "fraction", "(min(open, close) - low) / close"),
-    FeatureSpec("range", "price", 1, "fraction", "(high - low) / close"),
-    FeatureSpec("volatility_20", "price", 21, "log-return", "sample std (ddof 1) of ret_1 over 20 candles"),
-    FeatureSpec("vwap_dev_20", "price", 20, "fraction", "VWAP_20 / close - 1, typical price (h+l+c)/3"),
-    FeatureSpec("range_position_20", "price", 20, "0..1", "(close - min low_20) / (max high_20 - min low_20)"),
-    FeatureSpec("volume_ratio_20", "volume", 20, "ratio", "volume / mean volume_20"),
-    FeatureSpec("volume_zscore_20", "volume", 20, "z-score", "(volume - mean_20) / std_20 (ddof 0)"),
-    FeatureSpec("volume_trend_5_20", "volume", 20, "ratio", "mean volume_5 / mean volume_20"),
-    FeatureSpec("trade_count_ratio_20", "volume", 20, "ratio", "trade_count / mean trade_count_20", "trades"),
-    FeatureSpec("signed_volume_20", "volume", 21, "-1..1", "sum(sign(ret_1) * volume)_20 / sum(volume)_20"),
-    FeatureSpec(
-        "rsi_14", "technical", ema_warmup(1 / 14), "0..1", "RSI(14, Wilder) / 100, as ta.momentum.RSIIndicator"
+    F("ret_1", "price", 2, "log-return", "ln(close / close[-1])", (-2.0, 2.0)),
+    F("ret_5", "price", 6, "log-return", "ln(close / close[-5])", (-2.0, 2.0)),
+    F("ret_20", "price", 21, "log-return", "ln(close / close[-20])", (-2.0, 2.0)),
+    F("body", "price", 1, "fraction", "(close - open) / open", (-1.0, 2.0)),
+    F("upper_wick", "price", 1, "fraction", "(high - max(open, close)) / close", (0.0, 2.0)),
+    F("lower_wick", "price", 1, "fraction", "(min(open, close) - low) / close", (0.0, 1.0)),
+    F("range", "price", 1, "fraction", "(high - low) / close", (0.0, 2.0)),
+    F("volatility_20", "price", 21, "log-return", "sample std (ddof 1) of ret_1 over 20 candles", (0.0, 2.0)),
+    F("vwap_dev_20", "price", 20, "fraction", "VWAP_20 / close - 1, typical price (h + l + c) / 3", (-1.0, 2.0)),
+    F("range_position_20", "price", 20, "0..1", "(close - min low_20) / (max high_20 - min low_20)", (0.0, 1.0)),
+    F("volume_ratio_20", "volume", 20, "ratio", "volume / mean volume_20", (0.0, 20.0)),
+    F("volume_zscore_20", "volume", 20, "z-score", "(volume - mean_20) / std_20 (ddof 0)", (-Z20, Z20)),
+    F("volume_trend_5_20", "volume", 20, "ratio", "mean volume_5 / mean volume_20", (0.0, 4.0)),
+    F("trade_count_ratio_20", "volume", 20, "ratio", "trade_count / mean trade_count_20", (0.0, 20.0), "trades"),
+    F("signed_volume_20", "volume", 21, "-1..1", "sum(sign(ret_1) x volume)_20 / sum(volume)_20", (-1.0, 1.0)),
+    F("rsi_14", "technical", RSI14, "0..1", "RSI(14, Wilder) / 100, as ta.momentum.RSIIndicator", (0.0, 1.0)),
+    F("rsi_7", "technical", RSI7, "0..1", "RSI(7, Wilder) / 100", (0.0, 1.0)),
+    F("macd", "technical", EMA26, "fraction", "(EMA_12 - EMA_26) / close, as ta.trend.MACD", (-1.0, 1.0)),
+    F("macd_signal", "technical", MACD_SIGNAL, "fraction", "EMA_9(MACD) / close", (-1.0, 1.0)),
+    F("sma_20", "technical", 20, "fraction", "SMA_20 / close - 1", (-1.0, 2.0)),
+    F("sma_50", "technical", 50, "fraction", "SMA_50 / close - 1", (-1.0, 2.0)),
+    F("ema_12", "technical", EMA12, "fraction", "EMA_12 / close - 1", (-1.0, 2.0)),
+    F("ema_26", "technical", EMA26, "fraction", "EMA_26 / close - 1", (-1.0, 2.0)),
+    F("bb_upper", "technical", 20, "fraction", "(SMA_20 + 2 std_20, ddof 0) / close - 1", (-1.0, 3.0)),
+    F("bb_lower", "technical", 20, "fraction", "(SMA_20 - 2 std_20, ddof 0) / close - 1", (-2.0, 2.0)),
+    F("spread", "microstructure", 1, "fraction", "(best ask - best bid) / mid, at candle close", (0.0, 2.0), "book"),
+    F(
+        "book_imbalance_10",
+        "microstructure",
+        1,
+        "-1..1",
+        "(bid - ask qty) / (bid + ask qty), 10 levels",
+        (-1.0, 1.0),
+        "book",
     ),
-    FeatureSpec("rsi_7", "technical", ema_warmup(1 / 7), "0..1", "RSI(7, Wilder) / 100"),
-    FeatureSpec("macd", "technical", EMA26, "fraction", "(EMA_12 - EMA_26) / close, as ta.trend.MACD"),
-    FeatureSpec("macd_signal", "technical", MACD_SIGNAL, "fraction", "EMA_9(MACD) / close"),
-    FeatureSpec("sma_20", "technical", 20, "fraction", "SMA_20 / close - 1"),
-    FeatureSpec("sma_50", "technical", 50, "fraction", "SMA_50 / close - 1"),
-    FeatureSpec("ema_12", "technical", EMA12, "fraction", "EMA_12 / close - 1"),
-    FeatureSpec("ema_26", "technical", EMA26, "fraction", "EMA_26 / close - 1"),
-    FeatureSpec("bb_upper", "technical", 20, "fraction", "(SMA_20 + 2 std_20 (ddof 0)) / close - 1"),
-    FeatureSpec("bb_lower", "technical", 20, "fraction", "(SMA_20 - 2 std_20 (ddof 0)) / close - 1"),
-    FeatureSpec("spread", "microstructure", 1, "fraction", "(best ask - best bid) / mid at candle close", "book"),
-    FeatureSpec(
-        "book_imbalance_10", "microstructure", 1, "-1..1", "(bid qty - ask qty) / (bid + ask qty), 10 levels", "book"
+    F(
+        "book_depth_10",
+        "microstructure",
+        20,
+        "ratio",
+        "(bid + ask qty, 10 levels) / mean volume_20",
+        (0.0, math.inf),
+        "book",
     ),
-    FeatureSpec("book_depth_10", "microstructure", 20, "ratio", "(bid + ask qty, 10 levels) / mean volume_20", "book"),
-    FeatureSpec(
-        "trade_flow_imbalance", "microstructure", 1, "-1..1", "(taker buy - taker sell volume) / volume", "trades"
+    F(
+        "trade_flow_imbalance",
+        "microstructure",
+        1,
+        "-1..1",
+        "(taker buy - taker sell volume) / volume",
+        (-1.0, 1.0),
+        "trades",
     ),
-    FeatureSpec(
-        "corr_ref_30", "microstructure", 31, "-1..1", "Pearson corr of ret_1 with the reference pair's, 30", "reference"
+    F(
+        "corr_ref_30",
+        "microstructure",
+        31,
+        "-1..1",
+        "Pearson corr of ret_1 with the reference pair's, 30",
+        (-1.0, 1.0),
+        "reference",
     ),
 )
-
 NAMES: tuple[str, ...] = tuple(s.name for s in SPECS)
 WARMUPS: tuple[int, ...] = tuple(s.warmup for s in SPECS)
 BLOCK = len(SPECS)

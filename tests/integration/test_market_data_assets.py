@@ -12,6 +12,7 @@ from helios_dagster.definitions import build_defs
 from helios_dagster.defs.market_data.definitions import JOB
 from helios_dagster.resources import market_data_from
 from helios_dagster.runs import RunFailed, run_market_data
+from helios_dagster.schedules import PIPELINE
 from helios_live.data.lake import Lake
 from helios_live.settings import load_settings
 from tests.conftest import sample
@@ -33,11 +34,20 @@ def checks_by_name(summary) -> dict:  # type: ignore[no-untyped-def]
 def test_definitions_load_with_assets_checks_job_and_schedule(helios_env: Path) -> None:
     defs = build_defs(load_settings())
     keys = {k.to_user_string() for k in defs.resolve_asset_graph().get_all_asset_keys()}
-    assert keys == {"raw_candles", "candles"}
+    assert keys == {"raw_candles", "candles", "features", "labels", "training_dataset"}
     checks = {k.name for k in defs.resolve_asset_graph().asset_check_keys}
-    assert checks == {"candles_expectations", "candles_gaps", "candles_match_reference"}
-    assert defs.resolve_job_def(JOB) is not None
-    assert defs.resolve_schedule_def("daily_market_data").cron_schedule == "15 0 * * *"
+    assert checks == {
+        "candles_expectations",
+        "candles_gaps",
+        "candles_match_reference",
+        "features_expectations",
+        "features_lookahead",
+        "features_recursive",
+        "labels_expectations",
+        "dataset_expectations",
+    }
+    assert defs.resolve_job_def(JOB) is not None and defs.resolve_job_def(PIPELINE) is not None
+    assert defs.resolve_schedule_def("daily_pipeline").cron_schedule == "15 0 * * *"
 
 
 def test_a_range_is_one_run_and_the_real_gaps_are_reported(helios_env: Path) -> None:
@@ -115,15 +125,21 @@ def test_unknown_pair_is_refused_before_any_run(helios_env: Path) -> None:
         run("DOGEZAR", date(2018, 1, 1), date(2018, 1, 1))
 
 
-def test_daily_schedule_asks_for_yesterday_for_every_pair(helios_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_daily_schedule_asks_for_the_last_two_days_of_every_pair(
+    helios_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("HELIOS_PAIRS", "BTCZAR,ETHZAR")
     defs = build_defs(load_settings())
-    schedule = defs.resolve_schedule_def("daily_market_data")
+    schedule = defs.resolve_schedule_def("daily_pipeline")
     context = dg.build_schedule_context(
         scheduled_execution_time=datetime(2026, 3, 2, 0, 15, tzinfo=UTC), repository_def=defs.get_repository_def()
     )
     requests = list(schedule.evaluate_tick(context).run_requests or [])
-    assert sorted(str(r.partition_key) for r in requests) == ["2026-03-01|BTCZAR", "2026-03-01|ETHZAR"]
+    ranges = sorted(
+        (r.tags["dagster/asset_partition_range_start"], r.tags["dagster/asset_partition_range_end"]) for r in requests
+    )
+    # yesterday, and the day before, whose last labels needed yesterday's candles
+    assert ranges == [("2026-02-28|BTCZAR", "2026-03-01|BTCZAR"), ("2026-02-28|ETHZAR", "2026-03-01|ETHZAR")]
 
 
 def test_duckdb_reads_the_lake_as_the_readme_shows(helios_env: Path) -> None:

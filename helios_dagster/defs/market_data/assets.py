@@ -1,44 +1,24 @@
 """`raw_candles` (source-native candles) and `candles` (1m/5m/15m), pair x day partitions."""
 
 from collections import Counter
-from collections.abc import Callable
 from datetime import date
-from typing import Any
+from functools import partial
 
 import dagster as dg
 import pandas as pd
 
 from helios_core.candles import resample
-from helios_core.errors import HeliosError, SourceError
+from helios_core.errors import SourceError
 from helios_core.timeframes import Timeframe
-from helios_dagster.partitions import day_bounds, split_key
+from helios_dagster import daily
+from helios_dagster.daily import Progress, sorted_partitions
+from helios_dagster.partitions import day_bounds
 from helios_dagster.resources import LakeResource, MarketDataResource
 from helios_live.data.lake import Lake
 from helios_live.settings import HeliosSettings
 
 RAW = "raw_candles"
 CANDLES = "candles"
-
-
-def sorted_partitions(context: dg.AssetExecutionContext | dg.AssetCheckExecutionContext) -> list[tuple[str, date]]:
-    """The run's (pair, day) partitions, pair-major and in time order; none is an error."""
-    parts = sorted(split_key(k) for k in context.partition_keys)
-    if not parts:
-        raise HeliosError("this run selects no pair-day partition; a key range runs from <day>|<pair> to <day>|<pair>")
-    return parts
-
-
-class Progress:
-    """Logs `done/total` about every tenth of the way, so long backfills show movement."""
-
-    def __init__(self, log: dg.DagsterLogManager, what: str, total: int) -> None:
-        self.log, self.what, self.total, self.done = log, what, total, 0
-        self.step = max(1, total // 10)
-
-    def tick(self, label: str) -> None:
-        self.done += 1
-        if self.done % self.step == 0 or self.done == self.total:
-            self.log.info(f"{self.what}: {self.done}/{self.total} partitions ({label})")
 
 
 def raw_timeframe(lake: Lake, pair: str, day: date) -> str:
@@ -49,15 +29,7 @@ def raw_timeframe(lake: Lake, pair: str, day: date) -> str:
 
 
 def build_assets(settings: HeliosSettings, partitions: dg.MultiPartitionsDefinition) -> list[dg.AssetsDefinition]:
-    def day_asset(**kwargs: Any) -> Callable[[Callable[..., Any]], dg.AssetsDefinition]:
-        decorator: Callable[[Callable[..., Any]], dg.AssetsDefinition] = dg.asset(
-            partitions_def=partitions,
-            backfill_policy=dg.BackfillPolicy.single_run(),
-            group_name="market_data",
-            kinds={"parquet"},
-            **kwargs,
-        )
-        return decorator
+    day_asset = partial(daily.day_asset, partitions, "market_data")
 
     @day_asset(name=RAW, description="Candles at the source's native timeframe, validated, one file per pair-day.")
     def raw_candles(

@@ -10,9 +10,10 @@ import pandas as pd
 
 from helios_core.candles import find_gaps
 from helios_core.timeframes import Timeframe
-from helios_dagster.defs.market_data.assets import CANDLES, sorted_partitions
-from helios_dagster.defs.market_data.quality import validate_candles_gx
+from helios_dagster.daily import sorted_partitions
+from helios_dagster.defs.market_data.assets import CANDLES
 from helios_dagster.partitions import day_bounds
+from helios_dagster.quality import candle_suite, validate
 from helios_dagster.resources import LakeResource, MarketDataResource
 from helios_live.data.lake import Lake
 from helios_live.settings import HeliosSettings
@@ -53,7 +54,7 @@ def build_checks(settings: HeliosSettings, partitions: dg.MultiPartitionsDefinit
         # One validation per pair and timeframe over the run's days in order: GX costs
         # ~0.15 s a call, which per day file would dominate a year-long backfill.
         for (pair, tf_text), frames in series.items():
-            for failure in validate_candles_gx(pd.concat(frames, ignore_index=True)):
+            for failure in validate(pd.concat(frames, ignore_index=True), candle_suite()):
                 examples = [str(x) for x in failure.examples]
                 failed.append({"pair": pair, "timeframe": tf_text, **failure.__dict__, "examples": examples})
         files = sum(len(frames) for frames in series.values())

@@ -6,7 +6,7 @@ import pytest
 
 from helios_core.candles import validate_candles
 from helios_core.timeframes import Timeframe
-from helios_dagster.defs.market_data.quality import validate_candles_gx
+from helios_dagster.quality import candle_suite, validate
 from tests.conftest import sample
 
 
@@ -16,7 +16,7 @@ def good() -> pd.DataFrame:
 
 
 def test_real_candles_pass(good: pd.DataFrame) -> None:
-    assert validate_candles_gx(good) == []
+    assert validate(good, candle_suite()) == []
 
 
 @pytest.mark.parametrize(
@@ -33,6 +33,6 @@ def test_real_candles_pass(good: pd.DataFrame) -> None:
     ],
 )
 def test_each_broken_invariant_is_reported(good: pd.DataFrame, corrupt, expectation: str) -> None:  # type: ignore[no-untyped-def]
-    failures = validate_candles_gx(corrupt(good.copy()))
+    failures = validate(corrupt(good.copy()), candle_suite())
     assert expectation in {f.expectation for f in failures}
     assert all(f.unexpected >= 1 for f in failures if f.expectation == expectation)

@@ -1,0 +1,1 @@
+"""Features, labels and the training dataset, computed from the lake's candles."""
