@@ -157,10 +157,12 @@ def _bucket_starts(ts: pd.Series, timeframe: Timeframe) -> np.ndarray:
 def _closed_only(
     frame: pd.DataFrame, timeframe: Timeframe, complete_until: pd.Timestamp, complete_from: pd.Timestamp | None = None
 ) -> pd.DataFrame:
-    ends = frame["ts"] + pd.Timedelta(seconds=timeframe.seconds)
-    keep = ends <= complete_until
+    starts = frame["ts"].to_numpy(dtype="int64")  # ns since the epoch, UTC
+    keep = starts + timeframe.seconds * 1_000_000_000 <= complete_until.value
     if complete_from is not None:
-        keep &= frame["ts"] >= complete_from
+        keep &= starts >= complete_from.value
+    if keep.all():
+        return frame.reset_index(drop=True)
     return frame.loc[keep].reset_index(drop=True)
 
 

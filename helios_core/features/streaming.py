@@ -13,10 +13,14 @@ import math
 from collections import deque
 from typing import NamedTuple
 
-from helios_core.features.spec import BLOCK, WARMUPS
+from helios_core.features.spec import WARMUPS, max_warmup
 from helios_core.timeframes import Timeframe
 
 NAN = float("nan")
+INF = float("inf")
+MAX_WARMUP = max_warmup()
+_A12, _A26, _A9, _A14, _A7 = 2 / 13, 2 / 27, 2 / 10, 1 / 14, 1 / 7
+_K12, _K26, _K9, _K14, _K7 = 1 - _A12, 1 - _A26, 1 - _A9, 1 - _A14, 1 - _A7
 
 
 class Bar(NamedTuple):
@@ -140,21 +144,126 @@ class _Extreme:
         return items[0][1]
 
 
-class _Ewm:
-    """pandas `ewm(alpha, adjust=False).mean()`, step for step."""
+class _Window:
+    """The last `n` candles' close, return, typical price x volume, volume, trade count and
+    signed volume, with their running sums in one place (one call per candle, not six).
 
-    __slots__ = ("alpha", "keep", "value")
+    Close and volume are summed around an anchor so their variances do not cancel; every
+    `n` candles the anchors move to the newest values and all sums are re-summed exactly.
+    Returns, trade counts and signed volumes may be unknown (NaN): those are counted and the
+    sums that need them report unknown until the NaN has left the window.
+    """
 
-    def __init__(self, alpha: float) -> None:
-        self.alpha, self.keep, self.value = alpha, 1.0 - alpha, NAN
+    __slots__ = (
+        "n",
+        "rows",
+        "since",
+        "ca",
+        "c1",
+        "c2",
+        "r1",
+        "r2",
+        "r_unknown",
+        "tpv",
+        "va",
+        "v1",
+        "v2",
+        "k1",
+        "k_unknown",
+        "s1",
+        "s_unknown",
+    )
 
-    def push(self, x: float) -> float:
-        y = self.value
-        if y != y:
-            self.value = x
-        elif y != x:
-            self.value = (self.keep * y + self.alpha * x) / (self.keep + self.alpha)
-        return self.value
+    def __init__(self, n: int) -> None:
+        self.n = n
+        self.rows: deque[tuple[float, float, float, float, float, float]] = deque()
+        self.since = 0
+        self.ca = self.c1 = self.c2 = self.r1 = self.r2 = self.tpv = self.va = self.v1 = self.v2 = 0.0
+        self.k1 = self.s1 = 0.0
+        self.r_unknown = self.k_unknown = self.s_unknown = 0
+
+    def push(self, c: float, r: float, tpv: float, v: float, k: float, s: float) -> None:
+        rows = self.rows
+        if len(rows) == self.n:
+            self._drop(rows.popleft())
+        rows.append((c, r, tpv, v, k, s))
+        d = c - self.ca
+        self.c1 += d
+        self.c2 += d * d
+        if r == r:
+            self.r1 += r
+            self.r2 += r * r
+        else:
+            self.r_unknown += 1
+        self.tpv += tpv
+        d = v - self.va
+        self.v1 += d
+        self.v2 += d * d
+        if k == k:
+            self.k1 += k
+        else:
+            self.k_unknown += 1
+        if s == s:
+            self.s1 += s
+        else:
+            self.s_unknown += 1
+        self.since += 1
+        if self.since >= self.n:
+            self._resum(c, v)
+
+    def _drop(self, row: tuple[float, float, float, float, float, float]) -> None:
+        c, r, tpv, v, k, s = row
+        d = c - self.ca
+        self.c1 -= d
+        self.c2 -= d * d
+        if r == r:
+            self.r1 -= r
+            self.r2 -= r * r
+        else:
+            self.r_unknown -= 1
+        self.tpv -= tpv
+        d = v - self.va
+        self.v1 -= d
+        self.v2 -= d * d
+        if k == k:
+            self.k1 -= k
+        else:
+            self.k_unknown -= 1
+        if s == s:
+            self.s1 -= s
+        else:
+            self.s_unknown -= 1
+
+    def _resum(self, close_anchor: float, volume_anchor: float) -> None:
+        self.since = 0
+        self.ca, self.va = close_anchor, volume_anchor
+        rows = self.rows
+        dc = [row[0] - close_anchor for row in rows]
+        dv = [row[3] - volume_anchor for row in rows]
+        known_r = [row[1] for row in rows if row[1] == row[1]]
+        self.c1, self.c2 = math.fsum(dc), math.fsum(d * d for d in dc)
+        self.v1, self.v2 = math.fsum(dv), math.fsum(d * d for d in dv)
+        self.r1, self.r2 = math.fsum(known_r), math.fsum(x * x for x in known_r)
+        self.tpv = math.fsum(row[2] for row in rows)
+        self.k1 = math.fsum(row[4] for row in rows if row[4] == row[4])
+        self.s1 = math.fsum(row[5] for row in rows if row[5] == row[5])
+
+    def full(self) -> bool:
+        return len(self.rows) == self.n
+
+
+def _variance(s1: float, s2: float, n: int, ddof: int) -> float:
+    var = (s2 - s1 * s1 / n) / (n - ddof)
+    return var if var > 0.0 else 0.0
+
+
+def _ewm(y: float, x: float, alpha: float, keep: float) -> float:
+    """One step of pandas `ewm(alpha, adjust=False).mean()`, as pandas computes it."""
+    if y != y:
+        return x
+    if y != x:
+        return (keep * y + alpha * x) / (keep + alpha)
+    return y
 
 
 def _ratio(num: float, den: float) -> float:
@@ -175,14 +284,12 @@ class StreamingBlock:
         self.last_ts: int | None = None
         self.log_closes: deque[float] = deque(maxlen=21)
         self.close50 = _Moments(50, phase=-25)
-        self.close20 = _Moments(20)
-        self.returns20 = _Moments(20, phase=-3)
-        self.tpv20, self.volume20, self.volume5 = _Sum(20, phase=-6), _Sum(20, phase=-9), _Sum(5, phase=-2)
-        self.volume_moments = _Moments(20, phase=-12)
-        self.counts20, self.signed20 = _Sum(20, phase=-15), _Sum(20, phase=-17)
+        self.window20 = _Window(20)
+        self.volume5 = _Sum(5, phase=-2)
         self.high20, self.low20 = _Extreme(20, True), _Extreme(20, False)
-        self.ema12, self.ema26, self.signal9 = _Ewm(2 / 13), _Ewm(2 / 27), _Ewm(2 / 10)
-        self.up14, self.down14, self.up7, self.down7 = _Ewm(1 / 14), _Ewm(1 / 14), _Ewm(1 / 7), _Ewm(1 / 7)
+        # EMA states: 12, 26, MACD signal 9, Wilder averages of gains/losses for RSI 14 and 7
+        self.ema12 = self.ema26 = self.signal9 = NAN
+        self.up14 = self.down14 = self.up7 = self.down7 = NAN
         self.prev_close = NAN
         self.prev_ref_close = NAN
         self.pairs30 = _CoMoments(30)
@@ -204,32 +311,32 @@ class StreamingBlock:
         ret20 = log_c - logs[-21] if n >= 21 else NAN
 
         self.close50.push(c)
-        self.close20.push(c)
-        if ret1 == ret1:
-            self.returns20.push(ret1)
-        self.tpv20.push((h + low + c) / 3 * v)
-        self.volume20.push(v)
-        self.volume5.push(v)
-        self.volume_moments.push(v)
-        self.counts20.push(bar.trade_count)
         sign = NAN if ret1 != ret1 else (1.0 if ret1 > 0 else (-1.0 if ret1 < 0 else 0.0))
-        self.signed20.push(sign * v)
+        w = self.window20
+        w.push(c, ret1, (h + low + c) / 3 * v, v, bar.trade_count, sign * v)
+        self.volume5.push(v)
         highest, lowest = self.high20.push(h), self.low20.push(low)
 
-        ema12, ema26 = self.ema12.push(c), self.ema26.push(c)
+        self.ema12 = ema12 = _ewm(self.ema12, c, _A12, _K12)
+        self.ema26 = ema26 = _ewm(self.ema26, c, _A26, _K26)
         macd = ema12 - ema26 if n >= 26 else NAN
-        signal = self.signal9.push(macd) if n >= 26 else NAN
+        if n >= 26:
+            self.signal9 = _ewm(self.signal9, macd, _A9, _K9)
+        signal = self.signal9 if n >= 26 else NAN
         diff = c - self.prev_close if n >= 2 else 0.0
         self.prev_close = c
         up, down = (diff if diff > 0 else 0.0), (-diff if diff < 0 else 0.0)
-        rsi14 = _rsi(self.up14.push(up), self.down14.push(down))
-        rsi7 = _rsi(self.up7.push(up), self.down7.push(down))
+        self.up14, self.down14 = _ewm(self.up14, up, _A14, _K14), _ewm(self.down14, down, _A14, _K14)
+        self.up7, self.down7 = _ewm(self.up7, up, _A7, _K7), _ewm(self.down7, down, _A7, _K7)
+        rsi14, rsi7 = _rsi(self.up14, self.down14), _rsi(self.up7, self.down7)
 
-        volume_mean20 = self.volume20.total / 20 if n >= 20 else NAN
-        sma20 = self.close20.mean() if n >= 20 else NAN
-        std20 = math.sqrt(self.close20.variance(0)) if n >= 20 else NAN
-        vol_std = math.sqrt(self.volume_moments.variance(0)) if n >= 20 else NAN
-        counts_mean = self.counts20.total / 20 if self.counts20.full() else NAN
+        full = n >= 20
+        volume_mean20 = w.va + w.v1 / 20 if full else NAN
+        volume_sum20 = volume_mean20 * 20
+        sma20 = w.ca + w.c1 / 20 if full else NAN
+        std20 = math.sqrt(_variance(w.c1, w.c2, 20, 0)) if full else NAN
+        vol_std = math.sqrt(_variance(w.v1, w.v2, 20, 0)) if full else NAN
+        counts_mean = w.k1 / 20 if full and not w.k_unknown else NAN
 
         bid, ask, bid_qty, ask_qty = bar.book_bid, bar.book_ask, bar.book_bid_qty, bar.book_ask_qty
         values = [
@@ -240,14 +347,14 @@ class StreamingBlock:
             (h - (o if o > c else c)) / c,
             ((o if o < c else c) - low) / c,
             (h - low) / c,
-            math.sqrt(self.returns20.variance(1)) if n >= 21 else NAN,
-            _ratio(self.tpv20.total, self.volume20.total * c) - 1.0 if n >= 20 else NAN,
+            math.sqrt(_variance(w.r1, w.r2, 20, 1)) if full and not w.r_unknown else NAN,
+            _ratio(w.tpv, volume_sum20 * c) - 1.0,
             _ratio(c - lowest, highest - lowest),
             _ratio(v, volume_mean20),
             _ratio(v - volume_mean20, vol_std),
             _ratio(self.volume5.total / 5, volume_mean20),
             _ratio(bar.trade_count, counts_mean),
-            _ratio(self.signed20.total, self.volume20.total) if self.signed20.full() else NAN,
+            _ratio(w.s1, volume_sum20) if full and not w.s_unknown else NAN,
             rsi14,
             rsi7,
             macd / c,
@@ -264,11 +371,11 @@ class StreamingBlock:
             _ratio(2 * bar.buy_volume - v, v),
             self._correlation(ret1, self._reference_return(bar.ref_close)),
         ]
-        for i in range(BLOCK):
-            x = values[i]
-            if n < WARMUPS[i] or x - x != 0.0:  # x - x is NaN for NaN and for +/-inf
-                values[i] = NAN
-        return values
+        if n >= MAX_WARMUP:  # steady state: NaN already means "not valid"; only inf to drop
+            if INF in values or -INF in values:
+                return [x if x - x == 0.0 else NAN for x in values]  # x - x is NaN for NaN and inf
+            return values
+        return [x if n >= w and x - x == 0.0 else NAN for x, w in zip(values, WARMUPS, strict=True)]
 
     def _reference_return(self, ref_close: float) -> float:
         previous, self.prev_ref_close = self.prev_ref_close, ref_close

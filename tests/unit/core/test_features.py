@@ -9,6 +9,7 @@ from helios_core.candles import resample
 from helios_core.features.batch import block_features, indicators
 from helios_core.features.multi import StreamingFeatures, emit
 from helios_core.features.spec import FEATURE_SET_VERSION, NAMES, SPECS, TIMEFRAMES, vector_names
+from tests.conftest import REPO
 from tests.features_support import M1, M5, M15, bars, batch_vectors, one_minute
 
 
@@ -107,3 +108,13 @@ def test_no_interpolation_across_a_gap(btc: pd.DataFrame) -> None:
     assert first_after["body"] == pytest.approx(
         (gapped["close"][20_000] - gapped["open"][20_000]) / gapped["open"][20_000]
     )
+
+
+def test_the_docs_table_is_the_definition() -> None:
+    docs = (REPO / "docs" / "features.md").read_text()
+    rows = [line for line in docs.splitlines() if line.startswith("| ") and "`" in line]
+    assert len(rows) == 30
+    for spec, row in zip(SPECS, rows, strict=True):
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        assert cells[1] == f"`{spec.name}`" and cells[2] == spec.group and cells[3] == spec.formula
+        assert cells[4] == spec.unit and cells[6] == str(spec.warmup) and cells[7] == spec.needs
