@@ -23,14 +23,11 @@ class Label(IntEnum):
 
 
 @dataclass(frozen=True)
-class LookaheadConfig:
-    """BUY if the close `candles` x `timeframe` later is more than `up` above, SELL if more
-    than `down` below, else HOLD. Defaults: 12 x 5m (one hour) and 2% (design 11.1)."""
+class Horizon:
+    """How far a label looks ahead: `candles` x `timeframe` (default 12 x 5m, one hour)."""
 
     timeframe: str = "5m"
     candles: int = 12
-    up: float = 0.02
-    down: float = 0.02
 
     @property
     def horizon(self) -> pd.Timedelta:
@@ -38,19 +35,23 @@ class LookaheadConfig:
 
 
 @dataclass(frozen=True)
-class BarrierConfig:
+class LookaheadConfig(Horizon):
+    """BUY if the close one horizon later is more than `up` above, SELL if more than `down`
+    below, else HOLD. Defaults: 12 x 5m and 2% (design 11.1)."""
+
+    up: float = 0.02
+    down: float = 0.02
+
+
+@dataclass(frozen=True)
+class BarrierConfig(Horizon):
     """Take-profit at close x exp(+k_up s), stop-loss at close x exp(-k_down s), where s is the
     per-candle volatility at t scaled to the horizon (s = vol x sqrt(candles in the horizon));
-    time limit = the horizon. Both barriers touched within one candle counts as the stop (conservative)."""
+    time limit = the horizon. Both barriers touched within one candle counts as the stop
+    (conservative)."""
 
-    timeframe: str = "5m"
-    candles: int = 12
     k_up: float = 2.0
     k_down: float = 2.0
-
-    @property
-    def horizon(self) -> pd.Timedelta:
-        return pd.Timedelta(seconds=Timeframe.parse(self.timeframe).seconds * self.candles)
 
 
 def _price_at(times: pd.Series, candles: pd.DataFrame, tf: Timeframe) -> np.ndarray:

@@ -35,7 +35,9 @@ def run_demo(settings: HeliosSettings, instance: dg.DagsterInstance) -> None:
         first, end = source.coverage(pair)
         last_day = (end - pd.Timedelta(1, "ns")).date()
         typer.echo(f"[{i}/{len(pairs)}] {pair} {first.date()} .. {last_day}: candles, features, labels, dataset ...")
-        summary = run_market_data(settings, pair, first.date(), last_day, resource, instance, False, PIPELINE)
+        summary = run_market_data(
+            settings, pair, first.date(), last_day, resource, instance, verbose=False, job_name=PIPELINE
+        )
         checks[pair] = summary.checks
     typer.echo("\nLake (candles):")
     for line in coverage_table(lake_coverage(settings.lake_root)):

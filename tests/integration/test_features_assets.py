@@ -19,7 +19,9 @@ from helios_live.settings import load_settings
 def pipeline(pair: str, first: date, last: date, instance: dg.DagsterInstance | None = None):  # type: ignore[no-untyped-def]
     settings = load_settings()
     instance = instance or dg.DagsterInstance.ephemeral()
-    return run_market_data(settings, pair, first, last, market_data_from(settings), instance, False, PIPELINE)
+    return run_market_data(
+        settings, pair, first, last, market_data_from(settings), instance, verbose=False, job_name=PIPELINE
+    )
 
 
 @pytest.fixture
