@@ -40,6 +40,7 @@ ui: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_lake.py
 	$(BIN)/python benchmarks/bench_features.py
+	$(BIN)/python benchmarks/bench_model.py
 
 clean:
 	rm -rf $(VENV) .helios .pytest_cache .mypy_cache .ruff_cache *.egg-info

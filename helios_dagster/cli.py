@@ -32,6 +32,8 @@ data_app = typer.Typer(
     help="Market data: import files, backfill from an exchange, show lake coverage.", no_args_is_help=True
 )
 app.add_typer(data_app, name="data")
+model_app = typer.Typer(help="The model registry: list bundles, promote one, roll back.", no_args_is_help=True)
+app.add_typer(model_app, name="model")
 
 
 def _settings() -> HeliosSettings:
@@ -120,6 +122,48 @@ def data_status() -> None:
     typer.echo(f"lake: {settings.lake_root}")
     for line in coverage_table(rows):
         typer.echo(line)
+
+
+@model_app.command("list")
+def model_list() -> None:
+    """Every registered version with its checks, test metrics and which one is ACTIVE."""
+    from helios_live.models.registry import Registry
+
+    registry = Registry(_settings().models_root)
+    versions, active = registry.versions(), registry.active()
+    if not versions:
+        typer.echo(f"no model registered in {registry.root}; run the `train` job (or `make demo`)")
+        return
+    typer.echo(f"{'':2}{'version':<28}{'preset':<8}{'checks':<8}{'bal.acc':>8}{'ECE':>7}{'macro-F1':>9}  pairs")
+    for version in versions:
+        meta = registry.get(version).meta
+        test = meta.get("metrics", {}).get("test", {}).get("model", {})
+        checks = "ok" if all(meta.get("checks", {}).values()) else "FAILED"
+        marker = "* " if version == active else "  "
+        scores = "".join(
+            f"{test.get(k, float('nan')):>{w}.3f}" for k, w in (("balanced_accuracy", 8), ("ece", 7), ("macro_f1", 9))
+        )
+        typer.echo(
+            f"{marker}{version:<28}{meta.get('preset', ''):<8}{checks:<8}{scores}  {','.join(meta.get('pairs', []))}"
+        )
+
+
+@model_app.command("promote")
+def model_promote(version: Annotated[str, typer.Argument(help="A version from `helios model list`.")]) -> None:
+    """Make VERSION the ACTIVE model (refused if its parity or leakage checks failed)."""
+    from helios_live.models.registry import Registry
+
+    Registry(_settings().models_root).promote(version, "promoted by hand (helios model promote)")
+    typer.echo(f"{version} is ACTIVE")
+
+
+@model_app.command("rollback")
+def model_rollback() -> None:
+    """Point ACTIVE back at the model that was ACTIVE before the latest promotion."""
+    from helios_live.models.registry import Registry
+
+    version = Registry(_settings().models_root).rollback()
+    typer.echo(f"rolled back: {version} is ACTIVE")
 
 
 @app.command("demo")

@@ -1,4 +1,4 @@
-"""`make demo`: build the lake, features, labels and dataset from the sample data, then summarise."""
+"""`make demo`: the lake, features, labels, dataset and a trained model from the sample data."""
 
 from __future__ import annotations
 
@@ -11,21 +11,24 @@ import typer
 
 from helios_core.features.spec import TIMEFRAMES, vector_names
 from helios_dagster.resources import market_data_from
-from helios_dagster.runs import CheckOutcome, run_market_data
+from helios_dagster.runs import CheckOutcome, run_market_data, run_training
 from helios_dagster.schedules import PIPELINE
 from helios_live.data.coverage import coverage_table, lake_coverage
 from helios_live.data.lake import Lake
 from helios_live.data.sources import FileSource
+from helios_live.models.registry import Registry
 from helios_live.settings import HeliosSettings
 
 # The sample's multi-asset window: ETH-BTC is the reference the other BTC-quoted alts are
 # correlated with (corr_ref_30); BTC-PERP and XRP-ETH share no window with it.
 SAMPLE_REFERENCE = "ETHBTC"
+# Small enough to train in about a minute on two cores: the 1m month of BTC-PERP.
+DEMO_TRAINING = {"train_pairs": ("BTCPERP",), "train_max_epochs": 4, "train_folds": 2}
 
 
 def run_demo(settings: HeliosSettings, instance: dg.DagsterInstance) -> None:
     started = time.perf_counter()
-    settings = settings.model_copy(update={"reference_pair": SAMPLE_REFERENCE})
+    settings = settings.model_copy(update={"reference_pair": SAMPLE_REFERENCE, **DEMO_TRAINING})
     source = FileSource(directory=settings.file_dir)
     resource = market_data_from(settings, kind="file", file_dir=str(settings.file_dir))
     pairs = sorted((p for p in source.pairs if p in settings.pairs), key=lambda p: p != SAMPLE_REFERENCE)
@@ -43,6 +46,10 @@ def run_demo(settings: HeliosSettings, instance: dg.DagsterInstance) -> None:
     for line in coverage_table(lake_coverage(settings.lake_root)):
         typer.echo(f"  {line}")
     _print_dataset(Lake(settings.lake_root), pairs, settings)
+    typer.echo(f"\nTraining the {settings.model_preset} model on {', '.join(settings.train_pairs)} ...")
+    training = run_training(settings, instance, verbose=False)
+    checks["model"] = training.checks
+    _print_model(Registry(settings.models_root))
     states = _print_checks(checks)
     elapsed = time.perf_counter() - started
     typer.echo(
@@ -71,6 +78,33 @@ def _print_dataset(store: Lake, pairs: list[str], settings: HeliosSettings) -> N
             f"  {pair:<8}{files[0].timeframe:>5}{len(frame):>8}{counts.get(0, 0):>7}{counts.get(1, 0):>7}"
             f"{counts.get(2, 0):>8}{frame['label'].isna().sum():>6}{cover}"
         )
+
+
+def _print_model(registry: Registry) -> None:
+    history = registry.history()
+    version = next(e["version"] for e in reversed(history) if e["action"] == "register")
+    meta = registry.get(version).meta
+    test = meta["metrics"]["test"]
+    typer.echo(
+        f"\nModel {version} ({meta['preset']}, {meta['parameters']:,} parameters), held-out test period "
+        f"{meta['split']['test']:,} samples; ONNX parity {meta['parity']['max_abs_difference']:.1e}:"
+    )
+    typer.echo(f"  {'':<22}{'accuracy':>9}{'bal.acc':>9}{'macro-F1':>9}{'log-loss':>9}{'ECE':>7}")
+    rows = [("model", test["model"])] + [(name, m) for name, m in test["baselines"].items()]
+    for name, m in rows:
+        typer.echo(
+            f"  {name:<22}{m['accuracy']:>9.3f}{m['balanced_accuracy']:>9.3f}{m['macro_f1']:>9.3f}"
+            f"{m['log_loss']:>9.3f}{m['ece']:>7.3f}"
+        )
+    for name, lift in test["lift"].items():
+        typer.echo(
+            f"  lift over {name}: balanced accuracy {lift['balanced_accuracy']:+.3f}, macro-F1 {lift['macro_f1']:+.3f}"
+        )
+    decision = next(e for e in reversed(history) if e["version"] == version and e["action"] in ("promote", "reject"))
+    if decision["action"] == "promote":
+        typer.echo(f"  gate passed: {version} is ACTIVE")
+    else:
+        typer.echo(f"  gate refused: {decision['reason']}; ACTIVE stays {registry.active() or 'unset'}")
 
 
 def _print_checks(checks: dict[str, list[CheckOutcome]]) -> Counter[str]:

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
 
 import dagster as dg
 
 from helios_core.errors import HeliosError
-from helios_dagster.definitions import build_defs
 from helios_dagster.defs.market_data.definitions import JOB
 from helios_dagster.partitions import range_tags
 from helios_dagster.resources import MarketDataResource
+from helios_dagster.schedules import TRAIN_JOB
 from helios_live.settings import HeliosSettings
 
 _INFO_LOGS = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
@@ -37,11 +38,9 @@ class RunSummary:
 
 
 def quiet_dagster_warnings() -> None:
-    """Dagster flags beta/preview APIs (partitioned checks) on every call; say it once, in docs."""
-    for name in ("BetaWarning", "PreviewWarning", "SupersessionWarning"):
-        category = getattr(dg, name, None)
-        if isinstance(category, type) and issubclass(category, Warning):
-            warnings.filterwarnings("ignore", category=category)
+    """Dagster flags beta/preview APIs (partitioned checks, single-run backfills) on every
+    definition; docs/market-data.md says it once. Matched by message, so no dagster import."""
+    warnings.filterwarnings("ignore", message=r".*is currently in (beta|preview)")
 
 
 def run_market_data(
@@ -60,14 +59,34 @@ def run_market_data(
         raise HeliosError(f"unknown pair {pair}: not in HELIOS_PAIRS ({', '.join(settings.pairs)})")
     if last < first:
         raise HeliosError(f"end {last} is before start {first}")
-    quiet_dagster_warnings()
-    job = build_defs(settings, market_data=market_data).resolve_job_def(job_name)
-    run_config = _INFO_LOGS if verbose else {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
-    result = job.execute_in_process(
-        instance=instance, tags=range_tags(pair, first, last), run_config=run_config, raise_on_error=False
+    resources = {"market_data": market_data}
+    return _execute(
+        settings, job_name, range_tags(pair, first, last), instance, verbose, f"{pair} {first}..{last}", resources
     )
+
+
+def run_training(settings: HeliosSettings, instance: dg.DagsterInstance, verbose: bool = True) -> RunSummary:
+    """Train, export, check and register a model, then apply the promotion gate (job `train`)."""
+    return _execute(settings, TRAIN_JOB, {}, instance, verbose, "training", {})
+
+
+def _execute(
+    settings: HeliosSettings,
+    job_name: str,
+    tags: dict[str, str],
+    instance: dg.DagsterInstance,
+    verbose: bool,
+    what: str,
+    resources: Mapping[str, object],
+) -> RunSummary:
+    quiet_dagster_warnings()
+    from helios_dagster.definitions import build_defs  # builds every asset: only when a run is asked for
+
+    job = build_defs(settings, **resources).resolve_job_def(job_name)
+    run_config = _INFO_LOGS if verbose else {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
+    result = job.execute_in_process(instance=instance, tags=tags, run_config=run_config, raise_on_error=False)
     if not result.success:
-        raise RunFailed(f"run {result.run_id} for {pair} {first}..{last} failed: {_failure(result)}")
+        raise RunFailed(f"run {result.run_id} ({what}) failed: {_failure(result)}")
     checks = [
         CheckOutcome(e.check_name, e.passed, e.severity.value, {k: _plain(v) for k, v in e.metadata.items()})
         for e in result.get_asset_check_evaluations()

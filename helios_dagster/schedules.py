@@ -10,6 +10,7 @@ from helios_dagster.partitions import range_tags
 from helios_live.settings import HeliosSettings
 
 PIPELINE = "pipeline"
+TRAIN_JOB = "train"
 
 
 def build_schedule(settings: HeliosSettings, job: dg.JobDefinition | Any) -> dg.ScheduleDefinition:

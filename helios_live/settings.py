@@ -39,8 +39,17 @@ class HeliosSettings(BaseSettings):
     label_down: float = Field(default=0.02, gt=0, lt=1)
     barrier_k_up: float = Field(default=2.0, gt=0)
     barrier_k_down: float = Field(default=2.0, gt=0)
+    model_preset: Literal["small", "base", "large"] = "small"
+    model_window: int = Field(default=16, ge=1, le=1024)
+    train_pairs: Annotated[tuple[str, ...], NoDecode] = ()
+    train_days: int = Field(default=90, ge=1)
+    train_max_epochs: int = Field(default=20, ge=1)
+    train_folds: int = Field(default=3, ge=1, le=20)
+    gate_min_balanced_accuracy: float = Field(default=0.40, ge=0, le=1)
+    gate_max_ece: float = Field(default=0.15, ge=0, le=1)
+    retrain_min_new_rows: int = Field(default=10_000, ge=1)
 
-    @field_validator("pairs", "timeframes", mode="before")
+    @field_validator("pairs", "timeframes", "train_pairs", mode="before")
     @classmethod
     def _split(cls, value: object) -> object:
         if isinstance(value, str):
@@ -52,6 +61,11 @@ class HeliosSettings(BaseSettings):
     def _pairs(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         if not value:
             raise ValueError("at least one pair is required")
+        return tuple(dict.fromkeys(normalise_pair(p) for p in value))
+
+    @field_validator("train_pairs")
+    @classmethod
+    def _train_pairs(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         return tuple(dict.fromkeys(normalise_pair(p) for p in value))
 
     @field_validator("timeframes")
@@ -87,6 +101,10 @@ class HeliosSettings(BaseSettings):
     @property
     def lake_root(self) -> Path:
         return self.home / "lake"
+
+    @property
+    def models_root(self) -> Path:
+        return self.home / "models"
 
 
 def load_settings() -> HeliosSettings:

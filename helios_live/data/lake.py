@@ -78,6 +78,11 @@ class Lake:
         meta = {k[len(_META_PREFIX) :].decode(): v.decode() for k, v in footer.items() if k.startswith(_META_PREFIX)}
         return table.to_pandas(), meta
 
+    def meta(self, dataset: str, pair: str, timeframe: str, day: date) -> dict[str, str]:
+        """The Helios metadata of a day file, read from its footer alone."""
+        footer = pq.read_schema(self.path(dataset, pair, timeframe, day)).metadata or {}
+        return {k[len(_META_PREFIX) :].decode(): v.decode() for k, v in footer.items() if k.startswith(_META_PREFIX)}
+
     def read_range(self, dataset: str, pair: str, timeframe: str, start: date, end: date) -> pd.DataFrame:
         """Concatenate the day files present in `[start, end]`, in time order."""
         frames = []

@@ -34,7 +34,15 @@ def checks_by_name(summary) -> dict:  # type: ignore[no-untyped-def]
 def test_definitions_load_with_assets_checks_job_and_schedule(helios_env: Path) -> None:
     defs = build_defs(load_settings())
     keys = {k.to_user_string() for k in defs.resolve_asset_graph().get_all_asset_keys()}
-    assert keys == {"raw_candles", "candles", "features", "labels", "training_dataset"}
+    assert keys == {
+        "raw_candles",
+        "candles",
+        "features",
+        "labels",
+        "training_dataset",
+        "model_candidate",
+        "active_model",
+    }
     checks = {k.name for k in defs.resolve_asset_graph().asset_check_keys}
     assert checks == {
         "candles_expectations",
@@ -45,9 +53,12 @@ def test_definitions_load_with_assets_checks_job_and_schedule(helios_env: Path) 
         "features_recursive",
         "labels_expectations",
         "dataset_expectations",
+        "model_onnx_parity",
     }
     assert defs.resolve_job_def(JOB) is not None and defs.resolve_job_def(PIPELINE) is not None
     assert defs.resolve_schedule_def("daily_pipeline").cron_schedule == "15 0 * * *"
+    assert defs.resolve_schedule_def("weekly_retrain").cron_schedule == "0 3 * * 0"
+    assert defs.resolve_sensor_def("retrain_on_new_data") is not None
 
 
 def test_a_range_is_one_run_and_the_real_gaps_are_reported(helios_env: Path) -> None:

@@ -1,0 +1,1 @@
+"""Training, ONNX export, the registry and the promotion gate, as Dagster assets."""

@@ -1,0 +1,1 @@
+"""Model training, evaluation and ONNX export (torch lives only here, on the batch side)."""

@@ -1,0 +1,1 @@
+"""The model registry: immutable bundles (model.onnx + bundle.json) and one ACTIVE pointer."""
