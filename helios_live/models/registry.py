@@ -96,7 +96,8 @@ class Registry:
     def versions(self) -> list[str]:
         if not self.root.exists():
             return []
-        return sorted(p.name for p in self.root.iterdir() if (p / BUNDLE).is_file())
+        # Hidden folders are staging areas of registrations in flight, not versions.
+        return sorted(p.name for p in self.root.iterdir() if not p.name.startswith(".") and (p / BUNDLE).is_file())
 
     def active(self) -> str | None:
         pointer = self.root / "ACTIVE"

@@ -46,10 +46,14 @@ def horizon(settings: HeliosSettings) -> pd.Timedelta:
 
 def load_dataset(store: Lake, settings: HeliosSettings) -> tuple[list[pd.DataFrame], str, tuple[date, date]]:
     """The last `train_days` of training_dataset for the training pairs, which must share a base
-    timeframe. Returns (frames, base timeframe, (first day, last day))."""
+    timeframe; without HELIOS_TRAIN_PAIRS, every pair of the finest base timeframe in the lake.
+    Returns (frames, base timeframe, (first day, last day))."""
     files = [f for f in store.files(DATASET) if not settings.train_pairs or f.pair in settings.train_pairs]
     if not files:
         raise TrainingError("no training_dataset in the lake for the training pairs: materialise it first")
+    if not settings.train_pairs:
+        finest = min((f.timeframe for f in files), key=Timeframe.parse)
+        files = [f for f in files if f.timeframe == finest]
     bases = {f.timeframe for f in files}
     if len(bases) > 1:
         raise TrainingError(f"training pairs mix base timeframes {sorted(bases)}; set HELIOS_TRAIN_PAIRS to one kind")

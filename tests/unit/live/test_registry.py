@@ -68,3 +68,12 @@ def test_versions_are_immutable(tmp_path: Path) -> None:
     register(registry, tmp_path, "a")
     with pytest.raises(RegistryError, match="already exists"):
         registry.register(staged(tmp_path, "again", b"a"), {})
+
+
+def test_a_registration_in_flight_is_not_a_version(tmp_path: Path) -> None:
+    registry = Registry(tmp_path / "models", Clock())
+    version = register(registry, tmp_path, "a")
+    in_flight = registry.root / ".staged-123"
+    in_flight.mkdir()
+    (in_flight / "bundle.json").write_text("{}")
+    assert registry.versions() == [version]
