@@ -75,9 +75,6 @@ class _Sum:
             self.since = 0
             self.total = math.fsum(v for v in values if v == v)
 
-    def full(self) -> bool:
-        return len(self.values) == self.n and self.unknown == 0
-
 
 class _Moments:
     """Sum and sum of squares of the last `n` values around an anchor, re-anchored and
@@ -113,11 +110,6 @@ class _Moments:
 
     def mean(self) -> float:
         return self.anchor + self.s1 / len(self.values)
-
-    def variance(self, ddof: int) -> float:
-        n = len(self.values)
-        var = (self.s2 - self.s1 * self.s1 / n) / (n - ddof)
-        return var if var > 0.0 else 0.0
 
 
 class _Extreme:
@@ -247,9 +239,6 @@ class _Window:
         self.tpv = math.fsum(row[2] for row in rows)
         self.k1 = math.fsum(row[4] for row in rows if row[4] == row[4])
         self.s1 = math.fsum(row[5] for row in rows if row[5] == row[5])
-
-    def full(self) -> bool:
-        return len(self.rows) == self.n
 
 
 def _variance(s1: float, s2: float, n: int, ddof: int) -> float:

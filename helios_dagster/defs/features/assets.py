@@ -56,17 +56,11 @@ def write_days(
 
 
 def read_days(store: Lake, dataset: str, pair: str, first: date, last: date) -> tuple[str, pd.DataFrame]:
-    timeframes = sorted(
-        {tf for d in _days(first, last) for tf in store.timeframes(dataset, pair, d)}, key=Timeframe.parse
-    )
+    """(base timeframe, rows) of a per-base-timeframe dataset for `pair` over `[first, last]`."""
+    timeframes = available_timeframes(store, pair, first, last, dataset)
     if not timeframes:
         raise FileNotFoundError(f"no {dataset} for {pair} between {first} and {last}")
-    tf = timeframes[0]
-    return tf, store.read_range(dataset, pair, tf, first, last)
-
-
-def _days(first: date, last: date) -> list[date]:
-    return [first + timedelta(days=i) for i in range((last - first).days + 1)]
+    return timeframes[0], store.read_range(dataset, pair, timeframes[0], first, last)
 
 
 def build_assets(settings: HeliosSettings, partitions: dg.MultiPartitionsDefinition) -> list[dg.AssetsDefinition]:

@@ -2,6 +2,7 @@
 
 from datetime import timedelta
 from functools import partial
+from typing import Any
 
 import dagster as dg
 
@@ -77,13 +78,7 @@ def build_checks(settings: HeliosSettings, partitions: dg.MultiPartitionsDefinit
         "ts unique and increasing.",
     )
     def features_expectations(context: dg.AssetCheckExecutionContext, lake: LakeResource) -> dg.AssetCheckResult:
-        store = lake.lake()
-        found, rows = [], 0
-        for pair, first, last in day_runs(sorted_partitions(context)):
-            _, frame = read_days(store, FEATURES, pair, first, last)
-            rows += len(frame)
-            found += [(pair, f) for f in validate(frame, feature_suite())]
-        return dg.AssetCheckResult(passed=rows > 0 and not found, metadata={"rows": rows, "failures": _failures(found)})
+        return _suite_check(lake.lake(), context, FEATURES, feature_suite())
 
     @dg.asset_check(
         asset=FEATURES,
@@ -113,7 +108,7 @@ def build_checks(settings: HeliosSettings, partitions: dg.MultiPartitionsDefinit
         "increasing.",
     )
     def labels_expectations(context: dg.AssetCheckExecutionContext, lake: LakeResource) -> dg.AssetCheckResult:
-        return _label_like(lake.lake(), context, LABELS)
+        return _suite_check(lake.lake(), context, LABELS, label_suite())
 
     @dg.asset_check(
         asset=DATASET,
@@ -122,15 +117,16 @@ def build_checks(settings: HeliosSettings, partitions: dg.MultiPartitionsDefinit
         description="The dataset keeps the label rules and is time-ordered per pair.",
     )
     def dataset_expectations(context: dg.AssetCheckExecutionContext, lake: LakeResource) -> dg.AssetCheckResult:
-        return _label_like(lake.lake(), context, DATASET)
+        return _suite_check(lake.lake(), context, DATASET, label_suite())
 
     return [features_expectations, features_lookahead, features_recursive, labels_expectations, dataset_expectations]
 
 
-def _label_like(store: Lake, context: dg.AssetCheckExecutionContext, dataset: str) -> dg.AssetCheckResult:
+def _suite_check(store: Lake, context: dg.AssetCheckExecutionContext, dataset: str, suite: Any) -> dg.AssetCheckResult:
+    """Run a GX suite over the run's rows of `dataset`, one validation per pair and day range."""
     found, rows = [], 0
     for pair, first, last in day_runs(sorted_partitions(context)):
         _, frame = read_days(store, dataset, pair, first, last)
         rows += len(frame)
-        found += [(pair, f) for f in validate(frame, label_suite())]
+        found += [(pair, f) for f in validate(frame, suite)]
     return dg.AssetCheckResult(passed=rows > 0 and not found, metadata={"rows": rows, "failures": _failures(found)})

@@ -35,17 +35,11 @@ def load(store: Lake, pair: str, tf: str, first: date, last: date) -> pd.DataFra
     return frame.reset_index(drop=True)
 
 
-def available_timeframes(store: Lake, pair: str, first: date, last: date) -> list[str]:
-    """Feature timeframes with candles for `pair` in the range, finest first."""
-    found = []
-    for tf in TIMEFRAMES:
-        day = first
-        while day <= last:
-            if store.exists(CANDLES, pair, tf, day):
-                found.append(tf)
-                break
-            day += timedelta(days=1)
-    return found
+def available_timeframes(store: Lake, pair: str, first: date, last: date, dataset: str = CANDLES) -> list[str]:
+    """Feature timeframes with a `dataset` file for `pair` in the range, finest first."""
+    days = [first + timedelta(days=i) for i in range((last - first).days + 1)]
+    found = {tf for day in days for tf in store.timeframes(dataset, pair, day)}
+    return [tf for tf in TIMEFRAMES if tf in found]
 
 
 def in_days(ts: pd.Series, first: date, last: date) -> np.ndarray:
