@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from helios_core.candles import resample, validate_candles
+from helios_core.candles import resample, to_bars, validate_candles
 from helios_core.features.batch import block_features
 from helios_core.features.multi import StreamingFeatures, assemble
 from helios_core.features.streaming import Bar
@@ -58,12 +58,6 @@ def batch(candles: pd.DataFrame) -> dict[str, float]:
     if vectors.shape != (len(candles), 90):
         raise RuntimeError(f"expected {len(candles)} x 90 vectors, got {vectors.shape}")
     return {"resample_s": resampled - started, "features_s": done - resampled}
-
-
-def as_bars(candles: pd.DataFrame) -> list[Bar]:
-    ts = (candles["ts"].astype("int64") // 1_000_000_000).tolist()
-    rows = candles[["open", "high", "low", "close", "volume"]].to_numpy().tolist()
-    return [Bar(t, *row) for t, row in zip(ts, rows, strict=True)]
 
 
 def streaming(bars: list[Bar]) -> tuple[np.ndarray, np.ndarray]:
@@ -100,7 +94,7 @@ def main() -> None:
     gc.collect()
     timings = batch(candles)
     rows = len(candles)
-    bars = as_bars(candles.head(STREAM_CANDLES))
+    bars = to_bars(candles.head(STREAM_CANDLES))
     # Three passes; the one with the median p99 is reported, so one burst of work from
     # another process on this shared 2-core machine neither sinks nor flatters the figure.
     passes = sorted((streaming(bars) for _ in range(3)), key=lambda run: float(np.percentile(run[0], 99)))

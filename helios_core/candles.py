@@ -8,12 +8,14 @@ never a made-up number. Rows are strictly increasing in `ts`.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from helios_core.errors import DataValidationError
+from helios_core.features.streaming import Bar
 from helios_core.timeframes import Timeframe
 
 PRICE_COLUMNS = ("open", "high", "low", "close")
@@ -265,6 +267,20 @@ def trades_to_candles(trades: pd.DataFrame, timeframe: Timeframe, complete_until
     unknown_side = trades["is_buy"].isna().groupby(keys, sort=True).any().to_numpy()
     out.loc[unknown_side, "buy_volume"] = np.nan
     return _closed_only(out, timeframe, complete_until)
+
+
+def to_bars(candles: pd.DataFrame) -> list[Bar]:
+    """Candles (ts, open, high, low, close, volume[, trade_count, buy_volume]) as the streaming
+    side's `Bar`s; an absent or null extra is NaN (unknown)."""
+    if candles.empty:
+        return []
+    ts = (candles["ts"].to_numpy(dtype="datetime64[ns]").astype("int64") // 1_000_000_000).tolist()
+    columns = [candles[c].to_numpy(dtype=float).tolist() for c in ("open", "high", "low", "close", "volume")]
+    extras = [
+        candles[c].to_numpy(dtype=float, na_value=np.nan).tolist() if c in candles else [math.nan] * len(candles)
+        for c in ("trade_count", "buy_volume")
+    ]
+    return [Bar(int(t), *values) for t, *values in zip(ts, *columns, *extras, strict=True)]
 
 
 def find_gaps(candles: pd.DataFrame, timeframe: Timeframe, start: pd.Timestamp, end: pd.Timestamp) -> list[Gap]:

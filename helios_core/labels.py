@@ -61,6 +61,19 @@ def _price_at(times: pd.Series, candles: pd.DataFrame, tf: Timeframe) -> np.ndar
     return prices
 
 
+def lookahead_outcome(entry: float, future: float, config: LookaheadConfig) -> tuple[Label, float]:
+    """The look-ahead label of one decision, known once the close one horizon later is: the
+    live service's record of what actually happened. Same rule as `lookahead_labels`."""
+    if not (entry > 0 and future > 0):
+        raise ValueError(f"prices must be positive, got entry {entry} and future {future}")
+    fwd = future / entry - 1.0
+    if fwd > config.up:
+        return Label.BUY, fwd
+    if fwd < -config.down:
+        return Label.SELL, fwd
+    return Label.HOLD, fwd
+
+
 def lookahead_labels(candles: pd.DataFrame, timeframe: Timeframe, config: LookaheadConfig) -> pd.DataFrame:
     """One row per candle close t: `fwd_return` over the horizon and `label` (null when the
     candle closing at t + horizon is not in the data)."""

@@ -15,6 +15,7 @@ import typer
 
 from helios_core.errors import HeliosError
 from helios_core.pairs import normalise_pair
+from helios_live.cli import live_app
 from helios_live.settings import HeliosSettings, load_settings
 
 if TYPE_CHECKING:
@@ -34,6 +35,7 @@ data_app = typer.Typer(
 app.add_typer(data_app, name="data")
 model_app = typer.Typer(help="The model registry: list bundles, promote one, roll back.", no_args_is_help=True)
 app.add_typer(model_app, name="model")
+app.add_typer(live_app, name="live")
 
 
 def _settings() -> HeliosSettings:

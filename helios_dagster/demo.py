@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import Counter
+from typing import Any
 
 import dagster as dg
 import pandas as pd
@@ -16,6 +18,7 @@ from helios_dagster.schedules import PIPELINE
 from helios_live.data.coverage import coverage_table, lake_coverage
 from helios_live.data.lake import Lake
 from helios_live.data.sources import FileSource
+from helios_live.demo import live_demo
 from helios_live.models.registry import Registry
 from helios_live.settings import HeliosSettings
 
@@ -23,6 +26,7 @@ from helios_live.settings import HeliosSettings
 # correlated with (corr_ref_30); BTC-PERP and XRP-ETH share no window with it.
 SAMPLE_REFERENCE = "ETHBTC"
 # Small enough to train in about a minute on two cores: the 1m month of BTC-PERP.
+LIVE_HOURS = 2.0
 DEMO_TRAINING = {"train_pairs": ("BTCPERP",), "train_max_epochs": 4, "train_folds": 2}
 
 
@@ -50,6 +54,8 @@ def run_demo(settings: HeliosSettings, instance: dg.DagsterInstance) -> None:
     training = run_training(settings, instance, verbose=False)
     checks["model"] = training.checks
     _print_model(Registry(settings.models_root))
+    typer.echo(f"\nLive service on the simulator: the last {LIVE_HOURS:g} hours of the training pair, replayed ...")
+    _print_live(asyncio.run(live_demo(settings, typer.echo, LIVE_HOURS)))
     states = _print_checks(checks)
     elapsed = time.perf_counter() - started
     typer.echo(
@@ -105,6 +111,21 @@ def _print_model(registry: Registry) -> None:
         typer.echo(f"  gate passed: {version} is ACTIVE")
     else:
         typer.echo(f"  gate refused: {decision['reason']}; ACTIVE stays {registry.active() or 'unset'}")
+
+
+def _print_live(metrics: dict[str, Any]) -> None:
+    if not metrics:
+        return
+    latency = metrics["decision_latency_ms"]
+    rejected = sum(metrics["messages"]["rejected"].values())
+    typer.echo(
+        f"  {metrics['predictions']} predictions on {metrics['candles']} candles ({metrics['backfilled_candles']} of"
+        f" them warm-up from the lake or REST); {metrics['stream']['messages']} messages, {rejected} rejected;"
+        f" close -> stored prediction p50 {latency['p50'] or 0:.1f} ms, p99 {latency['p99'] or 0:.1f} ms"
+    )
+    steps = ", ".join(f"{k} {v}" for k, v in sorted(metrics["verdicts"].items()))
+    typer.echo(f"  decision steps: {steps}")
+    typer.echo("  (auto-trading is off by default, so the gate denies every entry; execution arrives later)")
 
 
 def _print_checks(checks: dict[str, list[CheckOutcome]]) -> Counter[str]:

@@ -6,7 +6,7 @@ from datetime import date
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from helios_core.errors import ConfigurationError
@@ -15,6 +15,11 @@ from helios_core.timeframes import Timeframe
 
 SAMPLE_PAIRS = ("BTCPERP", "ETHBTC", "LTCBTC", "XMRBTC", "ADABTC", "XRPETH")
 VALR_PAIRS = ("BTCZAR", "ETHZAR", "SOLZAR")
+WEAK_TOKENS = frozenset({"changethis", "changeme", "secret", "token", "password", "admin", "helios"})
+
+
+def is_loopback(host: str) -> bool:
+    return host in ("localhost", "::1") or host.startswith("127.")
 
 
 class HeliosSettings(BaseSettings):
@@ -48,8 +53,24 @@ class HeliosSettings(BaseSettings):
     gate_min_balanced_accuracy: float = Field(default=0.40, ge=0, le=1)
     gate_max_ece: float = Field(default=0.15, ge=0, le=1)
     retrain_min_new_rows: int = Field(default=10_000, ge=1)
+    # The live service (helios_live): docs/live.md explains each one.
+    environment: Literal["development", "production"] = "development"
+    api_host: str = "127.0.0.1"
+    api_port: int = Field(default=8000, ge=0, le=65535)
+    api_token: SecretStr = SecretStr("")
+    live_pairs: Annotated[tuple[str, ...], NoDecode] = VALR_PAIRS
+    live_ws_url: str = "wss://api.valr.com/ws/trade"
+    live_candles: Literal["trades", "buckets"] = "trades"
+    live_clock: Literal["system", "exchange"] = "system"
+    live_autostart: bool = True
+    live_close_grace_s: float = Field(default=2.0, ge=0, le=60)
+    live_queue_size: int = Field(default=10_000, ge=10)
+    live_backfill_trades_max_minutes: int = Field(default=120, ge=1)
+    live_warmup_days: int = Field(default=4, ge=1, le=30)
+    live_min_confidence: float = Field(default=0.55, ge=0, le=1)
+    live_model_poll_s: float = Field(default=5.0, gt=0)
 
-    @field_validator("pairs", "timeframes", "train_pairs", mode="before")
+    @field_validator("pairs", "timeframes", "train_pairs", "live_pairs", mode="before")
     @classmethod
     def _split(cls, value: object) -> object:
         if isinstance(value, str):
@@ -63,9 +84,9 @@ class HeliosSettings(BaseSettings):
             raise ValueError("at least one pair is required")
         return tuple(dict.fromkeys(normalise_pair(p) for p in value))
 
-    @field_validator("train_pairs")
+    @field_validator("train_pairs", "live_pairs")
     @classmethod
-    def _train_pairs(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+    def _pair_list(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         return tuple(dict.fromkeys(normalise_pair(p) for p in value))
 
     @field_validator("timeframes")
@@ -93,6 +114,26 @@ class HeliosSettings(BaseSettings):
             raise ValueError("must start with http:// or https://")
         return value.rstrip("/")
 
+    @field_validator("live_ws_url")
+    @classmethod
+    def _ws_url(cls, value: str) -> str:
+        if not value.startswith(("ws://", "wss://")):
+            raise ValueError("must start with ws:// or wss://")
+        return value
+
+    @model_validator(mode="after")
+    def _token(self) -> HeliosSettings:
+        # A trading API must not run on a guessable token; only a developer's loopback
+        # service may run without one (docs/live.md).
+        token = self.api_token.get_secret_value()
+        weak = not token or token.lower() in WEAK_TOKENS or len(token) < 16
+        if weak and not (self.environment == "development" and is_loopback(self.api_host)):
+            raise ValueError(
+                "HELIOS_API_TOKEN must be a secret of at least 16 characters unless HELIOS_ENVIRONMENT=development"
+                " and HELIOS_API_HOST is a loopback address"
+            )
+        return self
+
     @property
     def resolved_database_url(self) -> str:
         """`HELIOS_DATABASE_URL`, or SQLite under `HELIOS_HOME`."""
@@ -113,6 +154,6 @@ def load_settings() -> HeliosSettings:
         return HeliosSettings()
     except ValidationError as exc:
         problems = "; ".join(
-            f"HELIOS_{'_'.join(str(p) for p in err['loc'][:1]).upper()}: {err['msg']}" for err in exc.errors()
+            f"HELIOS_{str(err['loc'][0]).upper()}: {err['msg']}" if err["loc"] else err["msg"] for err in exc.errors()
         )
         raise ConfigurationError(f"invalid configuration: {problems}") from exc

@@ -5,10 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from helios_core.candles import resample, validate_candles
+from helios_core.candles import resample, to_bars, validate_candles
 from helios_core.features.batch import block_features
 from helios_core.features.multi import StreamingFeatures, assemble
-from helios_core.features.streaming import Bar
 from helios_core.timeframes import Timeframe
 from tests.conftest import sample
 
@@ -18,13 +17,6 @@ BTC = "BTC-PERP_1m_2021-12-31_2022-02-01.parquet"
 
 def one_minute(name: str = BTC) -> pd.DataFrame:
     return validate_candles(sample(name), M1, name)
-
-
-def bars(candles: pd.DataFrame) -> list[Bar]:
-    ts = (candles["ts"].astype("int64") // 1_000_000_000).tolist()
-    columns = ["open", "high", "low", "close", "volume", "trade_count", "buy_volume"]
-    values = candles[columns].astype(float).to_numpy(na_value=np.nan).tolist()
-    return [Bar(t, *row) for t, row in zip(ts, values, strict=True)]
 
 
 def batch_vectors(candles: pd.DataFrame) -> pd.DataFrame:
@@ -37,7 +29,7 @@ def batch_vectors(candles: pd.DataFrame) -> pd.DataFrame:
 
 def streaming_vectors(candles: pd.DataFrame) -> np.ndarray:
     features = StreamingFeatures()
-    return np.array([features.update(bar) for bar in bars(candles)])
+    return np.array([features.update(bar) for bar in to_bars(candles)])
 
 
 def disagreements(a: np.ndarray, b: np.ndarray, rel: float = 1e-9, abs_: float = 1e-12) -> tuple[int, int]:

@@ -12,6 +12,7 @@ import torch
 from helios_core.features.spec import BLOCK, TIMEFRAMES
 from helios_dagster.ml.data import Samples
 from helios_dagster.ml.model import Exported, HeliosNet
+from helios_live.inference import providers
 
 OPSET = 17
 INPUTS = ("features", "mask")
@@ -41,8 +42,7 @@ def export_onnx(net: HeliosNet, path: Path, window: int) -> None:
 
 
 def session(path: Path) -> ort.InferenceSession:
-    providers = [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in ort.get_available_providers()]
-    return ort.InferenceSession(str(path), providers=providers)
+    return ort.InferenceSession(str(path), providers=providers())
 
 
 def parity(net: HeliosNet, path: Path, samples: Samples, which: np.ndarray) -> float:

@@ -2,7 +2,9 @@
 
 Speaks `GET /v1/public/{pair}/buckets` and `GET /v1/public/{pair}/trades` in VALR's JSON
 format, and can be told to misbehave (429 with Retry-After, 5xx, malformed pages, stalls)
-so clients are tested against real HTTP rather than mocks.
+so clients are tested against real HTTP rather than mocks. Given a `now` clock it serves
+only what is known by then (the exchange simulator replays through it); given `controls`
+it also answers `POST <path>` for a person or test driving that simulator.
 """
 
 from __future__ import annotations
@@ -10,9 +12,10 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlparse
@@ -21,6 +24,10 @@ import pandas as pd
 
 MAX_BUCKETS = 300
 MAX_TRADES = 100
+BUCKET = pd.Timedelta(seconds=60)
+
+Control = Callable[[dict[str, str]], dict[str, Any]]
+"""A `POST` route: takes the query parameters, returns the 202 body; ValueError means 400."""
 
 
 @dataclass
@@ -42,15 +49,32 @@ class Recorded:
 
 
 class ValrRestServer:
-    """Threaded HTTP server; `url` is its base address on 127.0.0.1."""
+    """Threaded HTTP server; `url` is its base address on 127.0.0.1.
 
-    def __init__(self, data: Recorded, host: str = "127.0.0.1", port: int = 0) -> None:
+    `now` (optional) hides the future: only 1m candles closed by then and trades up to then
+    are served. `controls` maps `POST` paths to handlers answered with 202.
+    """
+
+    def __init__(
+        self,
+        data: Recorded,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        now: Callable[[], datetime] | None = None,
+        controls: Mapping[str, Control] | None = None,
+    ) -> None:
         self.data = data
+        self.now = now
+        self.controls = dict(controls or {})
         self.faults = Faults()
         self.requests: list[str] = []
         self._lock = threading.Lock()
         self._http = ThreadingHTTPServer((host, port), _handler_for(self))
-        self._thread = threading.Thread(target=self._http.serve_forever, name="valr-rest-sim", daemon=True)
+        # A short poll interval keeps stop() quick; shutdown() waits for the serving loop to notice.
+        self._thread = threading.Thread(
+            target=self._http.serve_forever, kwargs={"poll_interval": 0.05}, name="valr-rest-sim", daemon=True
+        )
 
     @property
     def url(self) -> str:
@@ -78,6 +102,8 @@ class ValrRestServer:
         if pair not in self.data.candles:
             return []
         candles = self.data.candles[pair]
+        if self.now is not None:
+            candles = candles.loc[candles["ts"] + BUCKET <= pd.Timestamp(self.now())]
         lo, hi = pd.Timestamp(start, unit="s", tz="UTC"), pd.Timestamp(end, unit="s", tz="UTC")
         window = candles.loc[(candles["ts"] >= lo) & (candles["ts"] < hi)]
         if period != 60:
@@ -114,6 +140,8 @@ class ValrRestServer:
         if pair not in self.data.trades:
             return []
         trades = self.data.trades[pair]
+        if self.now is not None:
+            trades = trades.loc[trades["ts"] <= pd.Timestamp(self.now())]
         lo, hi = pd.Timestamp(start, unit="s", tz="UTC"), pd.Timestamp(end, unit="s", tz="UTC")
         window = trades.loc[(trades["ts"] >= lo) & (trades["ts"] < hi)].iloc[::-1]
         if before_id is not None:
@@ -166,6 +194,20 @@ def _handler_for(server: ValrRestServer) -> type[BaseHTTPRequestHandler]:
                 self._send(200, b'[{"startTime": "2022-01-01T00:00:00Z", "open": "1"')
                 return
             self._route()
+
+        def do_POST(self) -> None:  # noqa: N802 -- stdlib hook name
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))  # unread, it would garble keep-alive
+            url = urlparse(self.path)
+            control = server.controls.get(url.path)
+            if control is None:
+                self._send(404, {"code": -1, "message": "Not found"})
+                return
+            try:
+                body = control({k: v[-1] for k, v in parse_qs(url.query).items()})
+            except ValueError as exc:
+                self._send(400, {"code": -1, "message": str(exc)})
+                return
+            self._send(202, body)
 
         def _route(self) -> None:
             url = urlparse(self.path)

@@ -6,14 +6,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from helios_core.candles import validate_candles
+from helios_core.candles import to_bars, validate_candles
 from helios_core.features.batch import block_features
 from helios_core.features.spec import SPECS, vector_names
 from helios_core.features.streaming import StreamingBlock
 from helios_core.timeframes import Timeframe
 from helios_live.data.sources import FileSource
 from tests.conftest import SAMPLE, sample
-from tests.features_support import M1, M5, bars, batch_vectors, disagreements, one_minute, streaming_vectors
+from tests.features_support import M1, M5, batch_vectors, disagreements, one_minute, streaming_vectors
 
 EXTRA_INPUTS = {s.name for s in SPECS if s.needs != "candles"}
 
@@ -51,7 +51,7 @@ def stream_block(candles: pd.DataFrame, tf: Timeframe) -> np.ndarray:
     block = StreamingBlock(tf)
     refs = candles["ref_close"].to_numpy() if "ref_close" in candles else np.full(len(candles), np.nan)
     return np.array(
-        [block.update(bar._replace(ref_close=float(r))) for bar, r in zip(bars(candles), refs, strict=True)]
+        [block.update(bar._replace(ref_close=float(r))) for bar, r in zip(to_bars(candles), refs, strict=True)]
     )
 
 

@@ -118,10 +118,18 @@ def train_and_register(settings: HeliosSettings, store: Lake, registry: Registry
         verdict = "passed" if leakage["passed"] else "FAILED"
         log(f"ONNX parity {difference:.2e} (limit {PARITY_TOLERANCE:g}); leakage checks {verdict}")
         meta = bundle_meta(settings, config, result, base, pairs, window, difference, leakage)
+        meta["feature_coverage"] = feature_coverage(samples)
         return registry.register(staged, meta)
     except BaseException:
         discard(staged)
         raise
+
+
+def feature_coverage(samples: Samples) -> dict[str, float]:
+    """Share of training rows in which each feature was valid; the live service masks the
+    features a model never saw valid (helios_live.inference)."""
+    share = samples.mask[samples.ends].reshape(len(samples.ends), -1).mean(axis=0)
+    return {name: round(float(v), 6) for name, v in zip(vector_names(), share, strict=True)}
 
 
 def bundle_meta(

@@ -5,15 +5,15 @@ import pandas as pd
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from helios_core.candles import resample, validate_candles
+from helios_core.candles import resample, to_bars, validate_candles
 from helios_core.features.aggregate import BarAggregator
 from helios_core.features.streaming import Bar
-from tests.features_support import M1, M5, M15, bars
+from tests.features_support import M1, M5, M15
 
 
 def stream(candles: pd.DataFrame, target) -> pd.DataFrame:  # type: ignore[no-untyped-def]
     aggregator = BarAggregator(M1, target)
-    out = [closed for bar in bars(candles) for closed in aggregator.add(bar)]
+    out = [closed for bar in to_bars(candles) for closed in aggregator.add(bar)]
     return pd.DataFrame([bar[:6] for bar in out], columns=["ts", "open", "high", "low", "close", "volume"])
 
 

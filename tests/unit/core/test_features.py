@@ -5,12 +5,12 @@ import pandas as pd
 import pytest
 import ta
 
-from helios_core.candles import resample
+from helios_core.candles import resample, to_bars
 from helios_core.features.batch import block_features, indicators
 from helios_core.features.multi import StreamingFeatures, emit
 from helios_core.features.spec import FEATURE_SET_VERSION, NAMES, SPECS, TIMEFRAMES, vector_names
 from tests.conftest import REPO
-from tests.features_support import M1, M5, M15, bars, batch_vectors, one_minute
+from tests.features_support import M1, M5, M15, batch_vectors, one_minute
 
 
 def test_the_definition_is_thirty_named_features_per_timeframe() -> None:
@@ -80,7 +80,7 @@ def test_higher_blocks_use_only_candles_closed_by_t(btc: pd.DataFrame, t: str, o
         block = at_t[[c for c in vectors.columns if c.startswith(f"{tf}.")]].to_numpy()
         assert np.array_equal(block, block_features(candles, tf).iloc[-1].to_numpy(), equal_nan=True)
     stream = StreamingFeatures()
-    for bar in bars(window):
+    for bar in to_bars(window):
         last = stream.update(bar)
     assert np.allclose(np.array(last), at_t.to_numpy(), rtol=1e-9, atol=1e-12, equal_nan=True)
 

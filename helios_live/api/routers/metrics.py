@@ -1,0 +1,84 @@
+"""Prometheus exposition at /metrics; the engine's JSON metrics live at
+/api/autonomous-engine/metrics (the design's path). Both read the same engine counters."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from fastapi import APIRouter, Request, Response
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from helios_live.engine import status as report
+from helios_live.engine.engine import Engine
+
+router = APIRouter(tags=["metrics"])
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+
+class EngineCollector(Collector):
+    """Reads the engine's plain counters at scrape time: nothing is counted twice on the hot path."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def collect(self) -> Iterator[Metric]:
+        engine = self.engine
+        m = report.metrics(engine)
+        up = GaugeMetricFamily("helios_engine_running", "1 while the engine runs")
+        up.add_metric([], 1.0 if engine.status == "RUNNING" else 0.0)
+        yield up
+        flags = GaugeMetricFamily("helios_engine_flag", "engine switches", labels=["flag"])
+        flags.add_metric(["auto_trading"], float(engine.auto_trading))
+        flags.add_metric(["emergency_stop"], float(engine.emergency_stop))
+        flags.add_metric(["model_loaded"], float(engine.predictor is not None))
+        flags.add_metric(["stream_connected"], float(m["stream"]["connected"]))
+        yield flags
+        messages = CounterMetricFamily("helios_stream_messages", "messages parsed", labels=["outcome", "kind"])
+        for outcome in ("accepted", "rejected"):
+            for kind, n in m["messages"][outcome].items():
+                messages.add_metric([outcome, kind], float(n))
+        yield messages
+        reconnects = CounterMetricFamily("helios_stream_disconnects", "stream connections lost")
+        reconnects.add_metric([], float(m["stream"]["disconnects"]))
+        yield reconnects
+        per_pair = CounterMetricFamily("helios_pair_events", "per-pair counts", labels=["pair", "what"])
+        age = GaugeMetricFamily("helios_last_candle_age_seconds", "age of the last closed candle", labels=["pair"])
+        for pair, state in engine.states.items():
+            per_pair.add_metric([pair, "candles"], float(state.candles))
+            per_pair.add_metric([pair, "predictions"], float(state.predictions))
+            per_pair.add_metric([pair, "late_trades"], float(state.builder.late))
+            per_pair.add_metric([pair, "backfilled_candles"], float(state.backfilled))
+            value = report.last_candle_age(engine, state)
+            if value is not None:
+                age.add_metric([pair], float(value))
+        yield per_pair
+        yield age
+        verdicts = CounterMetricFamily("helios_decision_steps", "decision-chain verdicts", labels=["step", "verdict"])
+        for key, n in m["verdicts"].items():
+            step, verdict = key.split(":")
+            verdicts.add_metric([step, verdict], float(n))
+        yield verdicts
+        latency = GaugeMetricFamily(
+            "helios_decision_latency_ms", "closing message to stored prediction", labels=["quantile"]
+        )
+        for q in ("p50", "p99"):
+            if m["decision_latency_ms"][q] is not None:
+                latency.add_metric([q], m["decision_latency_ms"][q])
+        yield latency
+        errors = CounterMetricFamily("helios_engine_errors", "errors by kind", labels=["kind"])
+        for kind, n in m["errors"].items():
+            errors.add_metric([kind], float(n))
+        yield errors
+
+
+def registry_for(engine: Engine) -> CollectorRegistry:
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(EngineCollector(engine))
+    return registry
+
+
+@router.get("/metrics", response_class=Response)
+async def prometheus(request: Request) -> Response:
+    return Response(generate_latest(request.app.state.metrics), media_type=CONTENT_TYPE)

@@ -1,0 +1,74 @@
+"""Request and response bodies of the REST API."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class EngineConfig(BaseModel):
+    """Body of POST /api/autonomous-engine/start; every field is optional."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    trading_mode: Literal["PAPER", "LIVE"] = "PAPER"
+    pairs: list[str] | None = Field(default=None, min_length=1, max_length=50)
+    auto_trading_enabled: bool = False
+
+
+class EmergencyStop(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field(default="manual", max_length=500)
+
+
+class Ack(BaseModel):
+    success: bool = True
+    message: str
+    status: dict[str, Any]
+
+
+class StepOut(BaseModel):
+    step: str
+    approved: bool
+    reason: str
+
+
+class PredictionOut(BaseModel):
+    id: int
+    pair: str
+    candle_ts: datetime
+    decided_at: datetime
+    model_version: str
+    feature_set_version: str
+    feature_hash: str
+    prediction: str
+    probabilities: dict[str, float]
+    confidence: float
+    entry_price: float
+    outcome_due: datetime
+    actual_outcome: str | None
+    outcome_return: float | None
+    correct: bool | None
+    latency_ms: float | None
+    steps: list[StepOut]
+
+
+class PredictionPage(BaseModel):
+    items: list[PredictionOut]
+    next_cursor: str | None
+
+
+class EngineEventOut(BaseModel):
+    id: int
+    at: datetime
+    kind: str
+    pair: str | None
+    detail: dict[str, Any]
+
+
+class EngineEventPage(BaseModel):
+    items: list[EngineEventOut]
+    next_cursor: str | None

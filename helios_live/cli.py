@@ -1,0 +1,108 @@
+"""`helios live ...` (also installed as `helios-live`, which never imports the batch side)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from helios_core.errors import HeliosError
+from helios_live.settings import HeliosSettings, load_settings
+
+live_app = typer.Typer(
+    help="The live service: serve the engine and its REST API, or run the exchange simulator.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: what log shippers parse without configuration."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "at": datetime.fromtimestamp(record.created, UTC).isoformat(),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            entry["error"] = self.formatException(record.exc_info)
+        return json.dumps(entry)
+
+
+def configure_logging(level: str = "INFO") -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+
+
+def _settings() -> HeliosSettings:
+    try:
+        return load_settings()
+    except HeliosError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+
+
+@live_app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Bind address (default HELIOS_API_HOST).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default HELIOS_API_PORT).")] = None,
+) -> None:
+    """Run the live engine and its REST API (settings from HELIOS_* variables)."""
+    import uvicorn
+
+    from helios_live.api.app import create_app
+
+    overrides = {k: v for k, v in {"api_host": host, "api_port": port}.items() if v is not None}
+    try:
+        settings = HeliosSettings.model_validate({**_settings().model_dump(), **overrides})
+    except ValueError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    configure_logging()
+    uvicorn.run(
+        create_app(settings),
+        host=settings.api_host,
+        port=settings.api_port,
+        log_config=None,
+        timeout_graceful_shutdown=10,  # event-stream clients must not keep a stopping service alive
+    )
+
+
+@live_app.command()
+def simulate(
+    data: Annotated[Path, typer.Option(help="Folder of recorded candles / trades.")] = Path("data/sample"),
+    pairs: Annotated[str, typer.Option(help="Comma-separated pairs to replay (default: all in the folder).")] = "",
+    speed: Annotated[float, typer.Option(help="Simulated seconds per wall second.")] = 60.0,
+    port: Annotated[int, typer.Option(help="WebSocket port (path /ws/trade).")] = 8765,
+    rest_port: Annotated[int, typer.Option(help="REST port (VALR public API + /sim control).")] = 8766,
+) -> None:
+    """Replay recorded market data as a VALR exchange on 127.0.0.1 (WebSocket + REST)."""
+    from helios_live.simulator.exchange import ExchangeSimulator, load_recorded, run_simulator
+
+    recorded = load_recorded(data, [p.strip() for p in pairs.split(",") if p.strip()] or None)
+
+    def ready(sim: ExchangeSimulator) -> None:
+        typer.echo(f"simulator: {sim.ws_url} and {sim.rest_url} (POST /sim/drop, /sim/garbage?count=N)")
+
+    configure_logging()
+    asyncio.run(run_simulator(recorded, speed=speed, host="127.0.0.1", port=port, rest_port=rest_port, on_ready=ready))
+
+
+def main() -> None:
+    live_app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""The live engine: per-pair state, the decision chain, health, control."""

@@ -1,0 +1,1 @@
+"""Exchange market data in: wire messages -> typed events -> closed 1m candles."""

@@ -1,0 +1,80 @@
+"""A real ONNX bundle in a real registry for live-service tests (untrained weights: the plumbing
+is under test here, not the model's skill)."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import torch
+
+from helios_core.features.spec import FEATURE_SET_VERSION, TIMEFRAMES
+from helios_dagster.ml.export import export_onnx
+from helios_dagster.ml.model import PRESETS, HeliosNet
+from helios_live.models.registry import Registry
+from helios_live.settings import HeliosSettings
+
+
+def make_bundle(
+    root: Path, *, window: int = 4, seed: int = 0, feature_set_version: str = FEATURE_SET_VERSION, promote: bool = True
+) -> str:
+    torch.manual_seed(seed)
+    net = HeliosNet(PRESETS["small"]).eval()
+    registry = Registry(root)
+    root.mkdir(parents=True, exist_ok=True)
+    staged = Path(tempfile.mkdtemp(prefix=".staged-", dir=root))
+    export_onnx(net, staged / "model.onnx", window)
+    meta = {
+        "feature_set_version": feature_set_version,
+        "timeframes": list(TIMEFRAMES),
+        "window": window,
+        "preset": "small",
+        "label": {"timeframe": "5m", "candles": 2, "up": 0.001, "down": 0.001},
+        "checks": {"onnx_parity": True, "leakage": True},
+    }
+    bundle = registry.register(staged, meta)
+    if promote:
+        registry.promote(bundle.version, "test")
+    return bundle.version
+
+
+def iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def bucket_message(pair: str, start: int, o: float, h: float, low: float, c: float, v: float) -> str:
+    data = {"currencyPairSymbol": pair, "bucketPeriodInSeconds": 60, "startTime": iso(start)[:-5] + "Z"}
+    data.update(open=repr(o), high=repr(h), low=repr(low), close=repr(c), volume=repr(v))
+    return json.dumps({"type": "NEW_TRADE_BUCKET", "currencyPairSymbol": pair, "data": data})
+
+
+def trade_message(pair: str, ts: float, price: float, quantity: float, buy: bool, trade_id: str) -> str:
+    data = {"price": repr(price), "quantity": repr(quantity), "currencyPair": pair, "tradedAt": iso(ts)}
+    data.update(takerSide="buy" if buy else "sell", id=trade_id)
+    return json.dumps({"type": "NEW_TRADE", "currencyPairSymbol": pair, "data": data})
+
+
+def candle_messages(pair: str, candles: pd.DataFrame) -> list[str]:
+    """Recorded 1m candles as the bucket messages an exchange sends when each closes."""
+    starts = candles["ts"].to_numpy(dtype="datetime64[s]").astype("int64")
+    return [
+        bucket_message(pair, int(s), r.open, r.high, r.low, r.close, r.volume)
+        for s, r in zip(starts, candles.itertuples(), strict=True)
+    ]
+
+
+def live_settings(home: Path, **overrides: Any) -> HeliosSettings:
+    values: dict[str, Any] = {
+        "home": home,
+        "live_pairs": ("BTCPERP",),
+        "live_candles": "buckets",
+        "live_clock": "exchange",
+        "live_autostart": False,
+        "live_model_poll_s": 0.05,
+        "model_window": 4,
+    }
+    return HeliosSettings.model_validate({**values, **overrides})

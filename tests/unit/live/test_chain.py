@@ -1,0 +1,51 @@
+"""The decision chain: values, not exceptions; it stops at the first denial and says why."""
+
+from __future__ import annotations
+
+from helios_core.decision import Approved, Denied, Verdict
+from helios_live.engine.chain import Context, Gate, PassThroughApproval, Signal, run_chain
+from helios_live.inference import Prediction
+
+
+def _context(label: str = "BUY", confidence: float = 0.8, **flags: bool) -> Context:
+    prediction = Prediction(label, (0.8, 0.1, 0.1), confidence, "0" * 64)
+    return Context("BTCZAR", prediction, "v1", 100.0, flags.get("emergency", False), flags.get("auto", True))
+
+
+STEPS = [Signal(0.55), PassThroughApproval(), Gate()]
+
+
+def test_a_confident_direction_passes_every_step_when_trading_is_on() -> None:
+    verdicts = run_chain(STEPS, _context())
+
+    assert [v.step for v in verdicts] == ["prediction", "signal", "approval", "gate"]
+    assert all(isinstance(v, Approved) for v in verdicts)
+
+
+def test_hold_and_low_confidence_are_denied_by_the_signal_step() -> None:
+    hold = run_chain(STEPS, _context("HOLD"))
+    unsure = run_chain(STEPS, _context("SELL", 0.5))
+
+    assert hold[-1] == Denied("signal", "model predicts HOLD")
+    assert unsure[-1] == Denied("signal", "confidence 0.500 below 0.55")
+
+
+def test_the_gate_denies_under_an_emergency_stop_or_with_auto_trading_off() -> None:
+    stopped = run_chain(STEPS, _context(emergency=True))
+    off = run_chain(STEPS, _context(auto=False))
+
+    assert stopped[-1] == Denied("gate", "emergency stop active")
+    assert off[-1] == Denied("gate", "auto-trading disabled")
+
+
+def test_a_plugged_in_approver_can_deny_and_later_steps_do_not_run() -> None:
+    class Veto:
+        name = "approval"
+
+        def __call__(self, context: Context) -> Verdict:
+            return Denied(self.name, "vetoed")
+
+    verdicts = run_chain([Signal(0.55), Veto(), Gate()], _context())
+
+    assert [v.step for v in verdicts] == ["prediction", "signal", "approval"]
+    assert verdicts[-1].reason == "vetoed"
