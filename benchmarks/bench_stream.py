@@ -27,7 +27,9 @@ import platform
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -139,11 +141,21 @@ def postgres_reachable() -> bool:
     return True
 
 
-def latency(frame: pd.DataFrame, home: Path, together: bool, postgres: bool) -> dict[str, float]:
-    if not postgres:
-        return asyncio.run(latency_run(frame, None, home, together))
-    with temporary_database(POSTGRES, "helios_bench") as url:
-        return asyncio.run(latency_run(frame, url, home, together))
+Run = Callable[[pd.DataFrame, str | None, Path, bool], Coroutine[Any, Any, dict[str, float]]]
+
+
+def each_case(run: Run, frame: pd.DataFrame) -> Iterator[tuple[str, str, dict[str, float]]]:
+    """`run` with the ten closes together and apart, on SQLite and (if reachable) PostgreSQL."""
+    with tempfile.TemporaryDirectory() as tmp:
+        for together in (True, False):
+            case = "together" if together else "apart"
+            for name in ("sqlite", "postgres") if postgres_reachable() else ("sqlite",):
+                home = Path(tmp) / f"{name}-{case}"
+                if name == "sqlite":
+                    yield name, case, asyncio.run(run(frame, None, home, together))
+                    continue
+                with temporary_database(POSTGRES, "helios_bench") as url:
+                    yield name, case, asyncio.run(run(frame, url, home, together))
 
 
 def main() -> None:
@@ -154,16 +166,12 @@ def main() -> None:
         f"parse -> validate -> candle builder: {row['messages']:,} messages in {row['seconds']} s"
         f" = {row['messages_per_s']:,}/s"
     )
-    with tempfile.TemporaryDirectory() as tmp:
-        for together in (True, False):
-            case = "together" if together else "apart"
-            for name in ("sqlite", "postgres") if postgres_reachable() else ("sqlite",):
-                row = latency(frame, Path(tmp) / f"{name}-{case}", together, postgres=name == "postgres")
-                figures[f"latency_{name}_{case}"] = row
-                print(
-                    f"close -> stored prediction, {name}, 10 pairs closing {case}: p50 {row['p50_ms']} ms,"
-                    f" p99 {row['p99_ms']} ms ({row['predictions']} predictions)"
-                )
+    for name, case, row in each_case(latency_run, frame):
+        figures[f"latency_{name}_{case}"] = row
+        print(
+            f"close -> stored prediction, {name}, 10 pairs closing {case}: p50 {row['p50_ms']} ms,"
+            f" p99 {row['p99_ms']} ms ({row['predictions']} predictions)"
+        )
     figures["targets"] = {"messages_per_s": 50_000, "latency_p99_ms": 5.0}
     figures["machine"] = f"{platform.machine()} {os.cpu_count()} cores, Python {sys.version.split()[0]}"
     print(json.dumps(figures))

@@ -54,7 +54,7 @@ def run_demo(settings: HeliosSettings, instance: dg.DagsterInstance) -> None:
     training = run_training(settings, instance, verbose=False)
     checks["model"] = training.checks
     _print_model(Registry(settings.models_root))
-    typer.echo(f"\nLive service on the simulator: the last {LIVE_HOURS:g} hours of the training pair, replayed ...")
+    typer.echo(f"\nLive service on the simulator: {LIVE_HOURS:g} hours of the training pair, replayed ...")
     _print_live(asyncio.run(live_demo(settings, typer.echo, LIVE_HOURS)))
     states = _print_checks(checks)
     elapsed = time.perf_counter() - started
@@ -125,7 +125,23 @@ def _print_live(metrics: dict[str, Any]) -> None:
     )
     steps = ", ".join(f"{k} {v}" for k, v in sorted(metrics["verdicts"].items()))
     typer.echo(f"  decision steps: {steps}")
-    typer.echo("  (auto-trading is off by default, so the gate denies every entry; execution arrives later)")
+    trading = metrics.get("trading")
+    if not trading:
+        return
+    portfolio = trading["portfolio"]
+    reasons = ", ".join(f"{k} {v}" for k, v in sorted(trading["close_reasons"].items())) or "none"
+    typer.echo(
+        f"  paper trading: {portfolio['fills'].get('OPEN', 0)} positions opened, {trading['closed']} closed"
+        f" ({reasons}), {trading['wins']} with a profit; realised P&L {trading['realised_pnl']:+.2f},"
+        f" {portfolio['open_positions']} still open (unrealised {portfolio['unrealised']:+.2f})"
+    )
+    typer.echo(
+        f"  equity {portfolio['equity']:.2f} of {portfolio['capital']:.2f} capital;"
+        f" max drawdown {trading['max_drawdown']:.2%} (hard stop at {portfolio['limits']['max_drawdown']:.0%})"
+    )
+    typer.echo("  denied decisions by reason:")
+    for reason, count in trading["denials"].items():
+        typer.echo(f"    {count:>4}  {reason}")
 
 
 def _print_checks(checks: dict[str, list[CheckOutcome]]) -> Counter[str]:

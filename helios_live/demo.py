@@ -1,8 +1,11 @@
 """The live half of `make demo`: the exchange simulator replays recorded candles and the live
-service, started as `helios live serve` runs it, decides on every candle with the ACTIVE model.
+service, started as `helios live serve` runs it, decides on every candle with the ACTIVE model
+and trades on paper.
 
-Both run on loopback in this process; predictions are read from the service's own event
-WebSocket, as any client would read them.
+Both run on loopback in this process; predictions and positions are read from the service's
+own event WebSocket and REST API, as any client would read them. The replay gets a ledger of
+its own, new on every run: a ledger that had already decided these candles would rightly
+decide none of them again.
 """
 
 from __future__ import annotations
@@ -10,13 +13,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import re
 import secrets
 import socket
+from collections import Counter
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
 import httpx
+import numpy as np
 import pandas as pd
 import uvicorn
 import websockets
@@ -29,6 +35,18 @@ from helios_live.simulator.exchange import ExchangeSimulator
 from helios_live.simulator.valr_rest import Recorded
 
 SPEED = 600.0  # a simulated minute every 0.1 s
+RECENT_DAYS = 4  # the end of the month: the model's held-out test period
+DEMO_MIN_CONFIDENCE = 0.40
+
+
+def most_volatile(candles: pd.DataFrame, hours: float) -> pd.Timestamp:
+    """The start of the `hours` with the largest realised volatility: a quiet stretch shows a
+    model that rightly predicts HOLD and a portfolio that never moves. The choice looks at the
+    market only, never at what the model would predict."""
+    returns = np.log(candles["close"]).diff()
+    width = int(hours * 60)
+    realised = returns.pow(2).rolling(width).sum().shift(-(width - 1))
+    return pd.Timestamp(candles["ts"].iloc[int(realised.idxmax())])
 
 
 def free_port() -> int:
@@ -48,13 +66,17 @@ async def live_demo(settings: HeliosSettings, echo: Callable[[str], None], hours
     pair = registry.get(active).meta["pairs"][0]
     lake = Lake(settings.lake_root)
     days = sorted(f.day for f in lake.files("candles") if f.pair == pair and f.timeframe == "1m")
-    candles = lake.read_range("candles", pair, "1m", days[-1] - timedelta(days=1), days[-1])
-    start = candles["ts"].iloc[-1] - pd.Timedelta(hours=hours)
-    replay = candles.loc[candles["ts"] >= start].reset_index(drop=True)
+    candles = lake.read_range("candles", pair, "1m", days[-1] - timedelta(days=RECENT_DAYS), days[-1])
+    start = most_volatile(candles, hours)
+    replay = candles.loc[(candles["ts"] >= start) & (candles["ts"] < start + pd.Timedelta(hours=hours))]
+    replay = replay.reset_index(drop=True)
     simulator = ExchangeSimulator(Recorded(candles={pair: replay}), speed=SPEED, start=start.to_pydatetime())
     simulator.pause()
     async with simulator:
         token = secrets.token_urlsafe(24)
+        ledger = settings.home.resolve() / "demo" / "live.db"
+        ledger.parent.mkdir(parents=True, exist_ok=True)
+        ledger.unlink(missing_ok=True)
         service = HeliosSettings.model_validate(
             {
                 **settings.model_dump(),
@@ -65,6 +87,8 @@ async def live_demo(settings: HeliosSettings, echo: Callable[[str], None], hours
                 "valr_base_url": simulator.rest_url,
                 "api_port": free_port(),
                 "api_token": token,
+                "database_url": f"sqlite:///{ledger}",
+                "live_min_confidence": DEMO_MIN_CONFIDENCE,
             }
         )
         server = uvicorn.Server(
@@ -73,15 +97,27 @@ async def live_demo(settings: HeliosSettings, echo: Callable[[str], None], hours
         serving = asyncio.create_task(server.serve())
         base = f"http://127.0.0.1:{service.api_port}"
         echo(
-            f"  simulator {simulator.ws_url} replays {pair} from {start:%Y-%m-%d %H:%M} at {SPEED:.0f}x; service {base}"
+            f"  simulator {simulator.ws_url} replays {pair} from {start:%Y-%m-%d %H:%M} (the most volatile"
+            f" {hours:g} hours of the last {RECENT_DAYS} days) at {SPEED:.0f}x; service {base}"
+        )
+        echo(
+            f"  paper trading with auto-trading on; confidence floor {DEMO_MIN_CONFIDENCE} for this demo"
+            f" (default {settings.live_min_confidence}: the demo's small, briefly trained model is rarely that sure)"
         )
         try:
             await _until_subscribed(server, base)
+            auth = {"Authorization": f"Bearer {token}"}
+            async with httpx.AsyncClient(base_url=base, headers=auth) as client:
+                await client.post("/api/autonomous-engine/auto-trading/enable")
             async with websockets.connect(f"ws://127.0.0.1:{service.api_port}/api/events?token={token}") as events:
                 simulator.resume()
                 await _print_events(events, simulator, echo)
-            async with httpx.AsyncClient(base_url=base) as client:
+            async with httpx.AsyncClient(base_url=base, headers=auth) as client:
+                closing = {"reason": "end of the demo replay"}
+                stopped = (await client.post("/api/autonomous-engine/emergency-stop", json=closing)).json()
+                echo(f"  emergency stop at the end of the replay: {stopped['message']}")
                 metrics: dict[str, Any] = (await client.get("/api/autonomous-engine/metrics")).json()
+                metrics["trading"] = await _trading(client)
         finally:
             server.should_exit = True
             await serving
@@ -111,6 +147,8 @@ async def _print_events(
                     shown += 1
                     if shown <= 12 or shown % 20 == 0:
                         echo(_line(event))
+                elif event["type"] == "position":
+                    echo(_position_line(event))
                 elif event["type"] == "engine" and event["kind"] in ("CATCH_UP", "MODEL_LOADED", "BACKFILL_FAILED"):
                     detail = {k: v for k, v in event.items() if k not in ("type", "kind", "at")}
                     echo(f"  engine {event['kind']}: {detail}")
@@ -125,3 +163,47 @@ def _line(event: dict[str, Any]) -> str:
         f"  {event['candle_ts'][:16]} {event['pair']} {event['prediction']:<4} "
         f"BUY {p['BUY']:.2f} SELL {p['SELL']:.2f} HOLD {p['HOLD']:.2f} conf {event['confidence']:.2f}  {outcome}"
     )
+
+
+def _position_line(event: dict[str, Any]) -> str:
+    if event["event"] == "OPEN":
+        return f"  >> paper {event['side']} {event['pair']} {event['quantity']:.6g} at {event['price']:.2f}"
+    return (
+        f"  << closed {event['side']} {event['pair']} at {event['price']:.2f} ({event['reason']}):"
+        f" P&L {event['realised_pnl']:+.2f}"
+    )
+
+
+async def _trading(client: httpx.AsyncClient) -> dict[str, Any]:
+    """What the paper account did: positions, P&L, max drawdown (over the snapshots), denials."""
+    portfolio = (await client.get("/api/portfolio")).json()
+    closed = await _all(client, "/api/positions", status="CLOSED")
+    snapshots = await _all(client, "/api/portfolio/snapshots")
+    predictions = await _all(client, "/api/predictions")
+    denials: Counter[str] = Counter()
+    for prediction in predictions:
+        last = prediction["steps"][-1]
+        if not last["approved"]:
+            # "confidence 0.412 below 0.55" and "... 0.398 ..." are one reason
+            denials[f"{last['step']}: {re.sub(r'[-+]?[0-9][0-9.,]*%?x?', '#', last['reason'])}"] += 1
+    return {
+        "portfolio": portfolio,
+        "closed": len(closed),
+        "realised_pnl": sum(p["realised_pnl"] or 0.0 for p in closed),
+        "wins": sum(1 for p in closed if (p["realised_pnl"] or 0.0) > 0),
+        "close_reasons": dict(Counter(p["close_reason"] for p in closed)),
+        "max_drawdown": max((s["drawdown"] for s in snapshots), default=0.0),
+        "denials": dict(denials.most_common()),
+    }
+
+
+async def _all(client: httpx.AsyncClient, path: str, **params: Any) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = []
+    cursor = None
+    while True:
+        query = {**params, "limit": 1000, **({"cursor": cursor} if cursor else {})}
+        page = (await client.get(path, params=query)).json()
+        items += page["items"]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            return items

@@ -69,6 +69,30 @@ class HeliosSettings(BaseSettings):
     live_warmup_days: int = Field(default=4, ge=1, le=30)
     live_min_confidence: float = Field(default=0.55, ge=0, le=1)
     live_model_poll_s: float = Field(default=5.0, gt=0)
+    # Trading: Tier 3 sizing, Tier 5 limits, the paper account (docs/trading.md).
+    trading_capital: float = Field(default=100_000.0, gt=0)
+    valr_api_key: SecretStr = SecretStr("")
+    valr_api_secret: SecretStr = SecretStr("")
+    risk_garch_days: int = Field(default=30, ge=1, le=365)
+    risk_refit_s: float = Field(default=4 * 3600.0, gt=0)
+    risk_fit_process: bool = True
+    risk_fractional_kelly: float = Field(default=0.25, gt=0, le=1)
+    risk_reward_ratio: float = Field(default=2.0, gt=0)
+    risk_max_leverage: float = Field(default=3.0, ge=1, le=10)
+    risk_max_hold_s: float = Field(default=86_400.0, gt=0)
+    risk_max_drawdown: float = Field(default=0.15, gt=0, lt=1)
+    risk_daily_loss: float = Field(default=0.05, gt=0, lt=1)
+    risk_max_open_positions: int = Field(default=10, ge=1)
+    risk_max_position: float = Field(default=0.20, gt=0, le=1)
+    risk_max_sector_exposure: float = Field(default=0.60, gt=0, le=10)
+    risk_max_correlation: float = Field(default=0.90, gt=0, le=1)
+    risk_max_portfolio_leverage: float = Field(default=3.0, gt=0, le=10)
+    risk_sectors: dict[str, str] = Field(default_factory=dict)
+    paper_taker_fee: float = Field(default=0.0035, ge=0, lt=0.1)
+    paper_maker_fee: float = Field(default=0.0018, gt=-0.01, lt=0.1)
+    paper_slippage_bps: float = Field(default=5.0, ge=0, le=1000)
+    paper_book_max_age_s: float = Field(default=10.0, gt=0)
+    portfolio_snapshot_s: float = Field(default=60.0, gt=0)
 
     @field_validator("pairs", "timeframes", "train_pairs", "live_pairs", mode="before")
     @classmethod
@@ -88,6 +112,11 @@ class HeliosSettings(BaseSettings):
     @classmethod
     def _pair_list(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         return tuple(dict.fromkeys(normalise_pair(p) for p in value))
+
+    @field_validator("risk_sectors")
+    @classmethod
+    def _sectors(cls, value: dict[str, str]) -> dict[str, str]:
+        return {normalise_pair(pair): sector for pair, sector in value.items()}
 
     @field_validator("timeframes")
     @classmethod
@@ -133,6 +162,10 @@ class HeliosSettings(BaseSettings):
                 " and HELIOS_API_HOST is a loopback address"
             )
         return self
+
+    @property
+    def exchange_credentials(self) -> bool:
+        return bool(self.valr_api_key.get_secret_value() and self.valr_api_secret.get_secret_value())
 
     @property
     def resolved_database_url(self) -> str:

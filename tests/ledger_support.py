@@ -1,11 +1,12 @@
-"""Ledger test helpers: a prediction record, the migrated-schema comparison, a throw-away
-PostgreSQL database."""
+"""Ledger test helpers: prediction and trading records, the migrated-schema comparison, a
+throw-away PostgreSQL database."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import psycopg2
@@ -14,11 +15,24 @@ from alembic.migration import MigrationContext
 from sqlalchemy import create_engine
 from sqlalchemy.engine import URL, make_url
 
-from helios_live.ledger import PredictionRecord, StepRecord
+from helios_live.ledger import (
+    CheckRecord,
+    FillRecord,
+    ModeRecord,
+    OrderRecord,
+    PositionRecord,
+    PredictionRecord,
+    RiskRecord,
+    SnapshotRecord,
+    StepRecord,
+    TradeRecord,
+)
 from helios_live.ledger.models import Base
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 HOUR = timedelta(hours=1)
+MINUTE = timedelta(minutes=1)
+FEE = 0.001  # of the notional, both ways
 
 
 def record(
@@ -41,6 +55,121 @@ def record(
         outcome_due=candle + 5 * HOUR,
         steps=steps,
     )
+
+
+def risk(approved: bool = True, daily_vol: float = 0.02) -> RiskRecord:
+    return RiskRecord(
+        direction="BUY",
+        probability=0.6,
+        daily_vol=daily_vol,
+        vol_source="GARCH",
+        regime="MEDIUM",
+        omega=1e-6,
+        alpha=0.05,
+        beta=0.9,
+        kelly_full=0.2,
+        kelly_fractional=0.05,
+        vol_adjusted=0.04,
+        drawdown_adjusted=0.04,
+        cap=0.1,
+        fraction=0.04 if approved else 0.0,
+        leverage=2.0,
+        stop_loss_pct=0.03,
+        take_profit_pct=0.06,
+        max_hold_s=3600.0,
+        equity=10_000.0,
+        drawdown=0.0,
+        approved=approved,
+        reason="" if approved else "confidence 0.400 below 0.55",
+    )
+
+
+def check(passed: bool = True) -> CheckRecord:
+    violations = () if passed else ("max_open_positions: 3 open >= 3", "max_leverage: portfolio 3.10x > 3.00x")
+    return CheckRecord(passed, violations, {"drawdown": 0.0, "open_positions": 3.0, "leverage": 1.5})
+
+
+def opening(key: str, pair: str = "BTCZAR", at: datetime = T0, price: float = 100.0) -> TradeRecord:
+    """An opening order filled at `price`: a LONG of 4 units on 200 of margin."""
+    position = PositionRecord(
+        key=key,
+        pair=pair,
+        side="LONG",
+        status="OPEN",
+        quantity=4.0,
+        entry_price=price,
+        margin=200.0,
+        leverage=2.0,
+        stop_loss_price=price * 0.97,
+        take_profit_price=price * 1.06,
+        opened_at=at,
+        deadline=at + HOUR,
+        entry_fee=FEE * price * 4.0,
+    )
+    return _trade(f"{key}-O", position, "BUY", "OPEN", price)
+
+
+def closing(opened: TradeRecord, price: float = 110.0, after: timedelta = 10 * MINUTE) -> TradeRecord:
+    """The opening trade's position sold at `price`, `after` its open."""
+    position = opened.position
+    fee = FEE * price * position.quantity
+    closed = replace(
+        position,
+        status="CLOSED",
+        exit_price=price,
+        closed_at=position.opened_at + after,
+        close_reason="TAKE_PROFIT",
+        exit_fee=fee,
+        realised_pnl=(price - position.entry_price) * position.quantity - position.entry_fee - fee,
+    )
+    return _trade(f"{position.key}-C", closed, "SELL", "CLOSE", price)
+
+
+def _trade(client_order_id: str, position: PositionRecord, side: str, purpose: str, price: float) -> TradeRecord:
+    at = position.closed_at or position.opened_at
+    order = OrderRecord(
+        client_order_id=client_order_id,
+        position_key=position.key,
+        pair=position.pair,
+        side=side,
+        purpose=purpose,
+        mode="PAPER",
+        quantity=position.quantity,
+        status="FILLED",
+        reason=position.close_reason or "",
+        created_at=at,
+    )
+    fee = FEE * price * position.quantity
+    fill = FillRecord(client_order_id, price, position.quantity, fee, "TAKER", "BOOK", 2, at)
+    return TradeRecord(order, fill, position)
+
+
+def traded(pair: str = "BTCZAR", hour: int = 0, key: str | None = None) -> PredictionRecord:
+    """A prediction that was sized, passed the portfolio check and opened position `key`
+    (by default one named after its pair and hour)."""
+    base = record(pair=pair, hour=hour)
+    trade = opening(key or f"{pair}-{hour}", pair, base.decided_at, base.entry_price)
+    return replace(base, risk=risk(), check=check(), trade=trade)
+
+
+def snapshot(at: datetime, equity: float = 10_000.0, reason: str = "FILL") -> SnapshotRecord:
+    return SnapshotRecord(
+        at=at,
+        cash=equity - 200.0,
+        margin=200.0,
+        unrealised=0.0,
+        equity=equity,
+        peak=equity,
+        drawdown=0.0,
+        day_start_equity=10_000.0,
+        daily_pnl=equity - 10_000.0,
+        open_positions=1,
+        reason=reason,
+    )
+
+
+def mode(to: str, at: datetime, previous: str = "PAPER") -> ModeRecord:
+    return ModeRecord(mode=to, previous=previous, reason="operator", at=at)
 
 
 def schema_differences(url: str) -> list[object]:

@@ -20,10 +20,22 @@ from helios_live.settings import HeliosSettings
 
 
 def make_bundle(
-    root: Path, *, window: int = 4, seed: int = 0, feature_set_version: str = FEATURE_SET_VERSION, promote: bool = True
+    root: Path,
+    *,
+    window: int = 4,
+    seed: int = 0,
+    feature_set_version: str = FEATURE_SET_VERSION,
+    promote: bool = True,
+    lean: int | None = None,
 ) -> str:
+    """`lean` (a class index: 0 BUY, 1 SELL) biases the untrained model towards that class, sure
+    enough to pass the confidence floors, so that trading tests see trades."""
     torch.manual_seed(seed)
     net = HeliosNet(PRESETS["small"]).eval()
+    if lean is not None:
+        with torch.no_grad():
+            net.classes.bias[lean] += 2.0
+            net.confidence.bias += 2.0
     registry = Registry(root)
     root.mkdir(parents=True, exist_ok=True)
     staged = Path(tempfile.mkdtemp(prefix=".staged-", dir=root))
@@ -76,5 +88,6 @@ def live_settings(home: Path, **overrides: Any) -> HeliosSettings:
         "live_autostart": False,
         "live_model_poll_s": 0.05,
         "model_window": 4,
+        "risk_fit_process": False,  # a spawned fitter costs seconds per engine; the service itself uses one
     }
     return HeliosSettings.model_validate({**values, **overrides})

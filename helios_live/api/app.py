@@ -13,10 +13,11 @@ from fastapi.responses import JSONResponse
 
 from helios_core.errors import ConfigurationError, HeliosError
 from helios_live.api.routers import engine as engine_router
-from helios_live.api.routers import events, health, metrics, predictions
+from helios_live.api.routers import events, health, metrics, predictions, trading
 from helios_live.clock import Clock, ExchangeClock, SystemClock, as_datetime
 from helios_live.data.lake import Lake
 from helios_live.data.sources.valr import ValrRestSource
+from helios_live.engine.desk import ModeError, PositionError
 from helios_live.engine.engine import Engine, EngineStateError
 from helios_live.ledger import Ledger, LedgerError
 from helios_live.models.registry import Registry
@@ -59,7 +60,8 @@ def create_app(settings: HeliosSettings, engine: Engine | None = None) -> FastAP
     )
     app.state.settings, app.state.engine, app.state.ledger = settings, engine, ledger
     app.state.metrics = metrics.registry_for(engine)
-    for router in (engine_router.router, predictions.router, health.router, metrics.router, events.router):
+    routers = (engine_router.router, predictions.router, trading.router, health.router, metrics.router, events.router)
+    for router in routers:
         app.include_router(router)
     app.add_exception_handler(HeliosError, _helios_error)
     return app
@@ -67,6 +69,8 @@ def create_app(settings: HeliosSettings, engine: Engine | None = None) -> FastAP
 
 _STATUS = {
     EngineStateError: status.HTTP_409_CONFLICT,
+    ModeError: status.HTTP_409_CONFLICT,
+    PositionError: status.HTTP_409_CONFLICT,
     ConfigurationError: status.HTTP_422_UNPROCESSABLE_CONTENT,
     LedgerError: status.HTTP_503_SERVICE_UNAVAILABLE,
 }

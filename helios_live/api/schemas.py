@@ -72,3 +72,27 @@ class EngineEventOut(BaseModel):
 class EngineEventPage(BaseModel):
     items: list[EngineEventOut]
     next_cursor: str | None
+
+
+class ModeChange(BaseModel):
+    """Body of POST /api/mode; LIVE needs `confirmation` to be the phrase I_CONFIRM_LIVE_TRADING."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    mode: Literal["PAPER", "LIVE"]
+    confirmation: str | None = Field(default=None, max_length=100)
+    reason: str = Field(default="", max_length=500)
+
+
+class Mode(BaseModel):
+    mode: str
+    live_order_placement: bool
+    exchange_credentials: bool
+    switch_ms: float | None = None
+
+
+class Page(BaseModel):
+    """A page of ledger rows, newest first; pass `next_cursor` back as `cursor` for the next."""
+
+    items: list[dict[str, Any]]
+    next_cursor: str | None

@@ -1,21 +1,28 @@
 """The decision chain: steps that each return `Approved` or `Denied`, run in order until one denies.
 
-Part 1 of the live service has the prediction, the signal filter, a pluggable approval step
-(pass-through until the LLM approver exists) and the engine's own gate (emergency stop,
-auto-trading switch). Sizing, portfolio limits and execution plug in after the gate.
+prediction -> signal (direction, confidence) -> gate (emergency stop, auto-trading) -> Tier 3
+sizing -> approval (pluggable: pass-through until the LLM approver exists) -> Tier 5 portfolio
+guard -> execution. The gate comes before sizing and approval so that a stopped engine never
+spends an LLM call. Steps that produce something (sizing, the guard's check, the trade) leave
+it on the context for the steps after them and for the ledger.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from helios_core.decision import Approved, Denied, Verdict
 from helios_live.inference import Prediction
 
+if TYPE_CHECKING:
+    from helios_core.risk.sizing import Sizing
+    from helios_live.ledger.records import CheckRecord, RiskRecord, TradeRecord
+    from helios_live.stream.events import Book
 
-@dataclass(frozen=True, slots=True)
+
+@dataclass(slots=True)
 class Context:
     pair: str
     prediction: Prediction
@@ -23,6 +30,14 @@ class Context:
     price: float
     emergency_stop: bool
     auto_trading: bool
+    now: float = 0.0
+    key: str = ""  # the position this decision would open
+    mode: str = "PAPER"
+    book: Book | None = None
+    sizing: Sizing | None = None
+    risk: RiskRecord | None = None
+    check: CheckRecord | None = None
+    trade: TradeRecord | None = None
 
 
 class Step(Protocol):
@@ -67,7 +82,7 @@ class Gate:
             return Denied(self.name, "emergency stop active")
         if not context.auto_trading:
             return Denied(self.name, "auto-trading disabled")
-        return Approved(self.name, "no execution step configured yet")
+        return Approved(self.name, "trading enabled")
 
 
 def run_chain(steps: Sequence[Step], context: Context) -> list[Verdict]:

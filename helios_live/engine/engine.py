@@ -10,7 +10,6 @@ never waits on the database. The clock is injected (`helios_live.clock`).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import math
 import time
@@ -23,9 +22,11 @@ from helios_core.errors import HeliosError
 from helios_core.features.spec import FEATURE_SET_VERSION
 from helios_core.features.streaming import Bar
 from helios_live.clock import Clock, as_datetime
-from helios_live.engine import backfill
+from helios_live.engine import catchup
 from helios_live.engine.broadcast import Broadcaster
+from helios_live.engine.catchup import DISCONNECTED
 from helios_live.engine.chain import Context, Gate, PassThroughApproval, Signal, Step, run_chain
+from helios_live.engine.desk import Desk
 from helios_live.engine.pair import Catchup, PairState, Pending
 from helios_live.engine.writer import LedgerWriter
 from helios_live.inference import Batcher, Predictor, load
@@ -35,9 +36,10 @@ from helios_live.settings import HeliosSettings
 from helios_live.stream.candles import STEP
 from helios_live.stream.events import Book, Bucket, Control, Parser, Summary, Trade
 from helios_live.stream.valr_ws import ValrStream
+from helios_live.trading.steps import Execute, Guard, Size
+from helios_live.trading.trader import position_key
 
 log = logging.getLogger("helios.live")
-DISCONNECTED = "disconnected"
 
 
 class Engine:
@@ -56,11 +58,10 @@ class Engine:
         self.settings = settings
         self.ledger, self.registry, self.clock = ledger, registry, clock
         self.rest, self.lake = rest, lake
-        self.steps: list[Step] = [Signal(settings.live_min_confidence), approval or PassThroughApproval(), Gate()]
+        self.approval = approval or PassThroughApproval()
         self.tick_s = tick_s
         self.pairs: tuple[str, ...] = settings.live_pairs
         self.status = "STOPPED"
-        self.mode = "PAPER"
         self.auto_trading = False
         self.emergency_stop = False
         self.predictor: Predictor | None = None
@@ -72,6 +73,8 @@ class Engine:
         self.writer = ThreadPoolExecutor(1, thread_name_prefix="ledger")
         self.ledger_writer = LedgerWriter(ledger, self.writer)
         self.batcher = Batcher()
+        self.desk = Desk(self)
+        self.steps: list[Step] = self._steps()
         self.latencies: deque[float] = deque(maxlen=10_000)  # seconds, closing message -> committed row
         self.verdicts: Counter[str] = Counter()
         self.errors: Counter[str] = Counter()
@@ -89,6 +92,10 @@ class Engine:
         self.pairs = pairs or self.settings.live_pairs
         self.parser = Parser(self.pairs)
         await self._run(self._restore_flags)
+        self.desk = Desk(self)
+        restored = await self._run(self.desk.restore, self.pairs)
+        self.steps = self._steps()
+        self.desk.prepare()
         await self._reload_model()
         window = self.predictor.window if self.predictor else self.settings.model_window
         self.states = {p: PairState(p, self.settings.live_close_grace_s, window) for p in self.pairs}
@@ -109,9 +116,11 @@ class Engine:
             self._tasks.append(loop.create_task(self.stream.run(), name="stream"))
         self._tasks += [loop.create_task(self._worker(self.states[p]), name=f"pair-{p}") for p in self.pairs]
         self._tasks.append(loop.create_task(self._watch_model(), name="model-watch"))
+        self._tasks.append(loop.create_task(self.desk.refit_loop(), name="refit"))
         self.started_at = time.monotonic()
         self.status = "RUNNING"
         await self.record("START", pairs=list(self.pairs), model=self.model_version, mode=self.mode)
+        await self.record("PORTFOLIO_RESTORED", **restored)
 
     async def stop(self) -> None:
         if self.status == "STOPPED":
@@ -119,9 +128,14 @@ class Engine:
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
+            try:
                 await task
+            except asyncio.CancelledError:
+                pass
+            except Exception:  # a task that died earlier must not keep the engine from stopping
+                log.exception("task %s failed", task.get_name())
         self._tasks = []
+        self.desk.shutdown()
         self.status = "STOPPED"
         await self.record("STOP")
 
@@ -135,12 +149,42 @@ class Engine:
         await self.record("AUTO_TRADING", enabled=enabled)
 
     async def set_emergency_stop(self, active: bool, reason: str = "") -> None:
+        """Active: block every entry and close every open position at the market."""
         self.emergency_stop = active
-        await self.record("EMERGENCY_STOP" if active else "EMERGENCY_STOP_CLEARED", reason=reason)
+        if active:
+            closed = [t.position.key for t in self.desk.close_all("EMERGENCY")]
+            await self.record("EMERGENCY_STOP", reason=reason, closed_positions=closed)
+        else:
+            await self.record("EMERGENCY_STOP_CLEARED", reason=reason)
+
+    async def close_position(self, key: str) -> Any:
+        """Close one open position at the market (a manual close)."""
+        trade = self.desk.close(key, "MANUAL")
+        await self.record("POSITION_CLOSED", pair=trade.position.pair, key=key, reason="MANUAL")
+        return trade
+
+    async def set_mode(self, mode: str, confirmation: str | None = None, reason: str = "") -> dict[str, Any]:
+        """PAPER or LIVE; LIVE needs the confirmation phrase and exchange credentials (ModeError)."""
+        started = time.perf_counter()
+        self.desk.check_mode(mode, confirmation)
+        if mode != self.desk.mode:
+            await self._run(self.ledger.record_mode, self.desk.mode_record(mode, reason))
+            previous, self.desk.mode = self.desk.mode, mode
+            await self.record("MODE", mode=mode, previous=previous, reason=reason)
+        return {"mode": self.desk.mode, "switch_ms": round((time.perf_counter() - started) * 1000, 3)}
+
+    @property
+    def mode(self) -> str:
+        return self.desk.mode
 
     @property
     def model_version(self) -> str | None:
         return self.predictor.version if self.predictor else None
+
+    def _steps(self) -> list[Step]:
+        trader = self.desk.trader
+        signal = Signal(self.settings.live_min_confidence)
+        return [signal, Gate(), Size(trader), self.approval, Guard(trader), Execute(trader)]
 
     # the stream handler --------------------------------------------------------------------
     async def on_message(self, raw: str | bytes, received: float) -> None:
@@ -173,6 +217,7 @@ class Engine:
             if math.isnan(now):
                 continue
             stamp = time.perf_counter()
+            self.desk.snapshot_due()
             for queue in self.queues.values():
                 if not queue.full():  # ticks are idempotent: a skipped one changes nothing
                     queue.put_nowait((now, stamp))
@@ -183,9 +228,9 @@ class Engine:
             item, received = await queue.get()
             try:
                 if state.catchup is not None:
-                    await self._catching_up(state, item, received)
+                    await catchup.catching_up(self, state, item, received)
                 else:
-                    await self._handle(state, item, received)
+                    await self.handle(state, item, received)
             except Exception as exc:  # a bug or bad data on one pair must not stop the engine
                 self.errors[type(exc).__name__] += 1
                 log.exception("pair %s: error handling %r", state.pair, item)
@@ -199,13 +244,19 @@ class Engine:
             await queue.join()
         await self._run(lambda: None)
 
-    async def _handle(self, state: PairState, item: object, received: float) -> None:
+    async def handle(self, state: PairState, item: object, received: float) -> None:
         if isinstance(item, Trade):
             bar = state.builder.on_trade(item)
+            await self.desk.on_price(state.pair, item.price, item.ts, state.book)
         elif isinstance(item, Bucket):
             bar = state.builder.on_bucket(item)
+            await self.desk.on_price(state.pair, item.close, self.clock.now(), state.book)
         elif isinstance(item, float):
             bar = state.builder.advance(item)
+            await self.desk.on_price(state.pair, 0.0, item, state.book)  # time-outs
+        elif isinstance(item, Summary):
+            await self.desk.on_price(state.pair, item.last, item.ts, state.book)
+            return
         elif isinstance(item, Book):
             state.book = item
             return
@@ -215,69 +266,11 @@ class Engine:
         else:
             return
         if bar is not None:
-            await self._on_bar(state, state.with_book(bar), received, live=True)
+            await self.on_bar(state, state.with_book(bar), received, live=True)
 
-    async def _catching_up(self, state: PairState, item: object, received: float) -> None:
-        catchup = state.catchup
-        assert catchup is not None  # noqa: S101 -- the caller checked
-        if isinstance(item, Trade | Bucket):
-            if catchup.cut is None:
-                start = item.ts - item.ts % STEP if isinstance(item, Trade) else item.start
-                # A trade's minute began before we saw it: that minute comes from the backfill.
-                # A bucket carries its whole minute so far: that minute can stay live.
-                catchup.cut = start + STEP if isinstance(item, Trade) else start
-            catchup.buffer.append((item, received))
-        elif isinstance(item, Book):
-            state.book = item
-        elif item == DISCONNECTED:
-            catchup.buffer.clear()
-            catchup.cut = None
-        now = self.clock.now()
-        if catchup.cut is not None and now >= catchup.cut + self.settings.live_close_grace_s:
-            await self._catch_up(state, catchup)
-
-    async def _catch_up(self, state: PairState, catchup: Catchup) -> None:
-        cut = catchup.cut
-        assert cut is not None  # noqa: S101
-        start = catchup.resume_from
-        bars: list[Bar] = []
-        if start is None:
-            start = cut - self.settings.live_warmup_days * 86_400
-            if self.lake is not None:
-                bars = await asyncio.to_thread(backfill.lake_bars, self.lake, state.pair, start, cut)
-                if bars:
-                    start = bars[-1].ts + STEP
-        source = "lake" if bars else "none"
-        if start < cut and self.rest is not None:
-            from_trades = (
-                self.settings.live_candles == "trades"
-                and backfill.minutes(start, cut) <= self.settings.live_backfill_trades_max_minutes
-            )
-            try:
-                fetched = await asyncio.to_thread(backfill.rest_bars, self.rest, state.pair, start, cut, from_trades)
-            except HeliosError as exc:
-                fetched = []
-                self.errors["backfill"] += 1
-                await self.record("BACKFILL_FAILED", pair=state.pair, error=str(exc), start=start, end=cut)
-            bars += [b for b in fetched if b.ts >= start and b.ts + STEP <= cut]
-            source = f"{source}+rest" if fetched else source
-        for i, bar in enumerate(bars):
-            await self._on_bar(state, bar, None, live=False)
-            if i % 500 == 499:
-                await asyncio.sleep(0)  # a long warm-up must not stall the other pairs or the API
-        state.backfilled += len(bars)
-        state.builder.resume_at(cut)
-        state.catchup = None
-        await self.record(
-            "CATCH_UP", pair=state.pair, candles=len(bars), source=source, until=as_datetime(cut).isoformat()
-        )
-        for item, received in catchup.buffer:
-            if isinstance(item, Trade) and item.ts < cut:
-                continue  # its minute came whole from the backfill
-            await self._handle(state, item, received)
-
-    async def _on_bar(self, state: PairState, bar: Bar, received: float | None, live: bool) -> None:
+    async def on_bar(self, state: PairState, bar: Bar, received: float | None, live: bool) -> None:
         window = state.fold(bar)
+        self.desk.trader.vol[state.pair].on_bar(bar)
         predictor = self.predictor
         close = bar.ts + STEP
         if predictor is not None:
@@ -286,9 +279,23 @@ class Engine:
                 asyncio.wrap_future(self.ledger_writer.submit_outcomes(due)).add_done_callback(self._filled)
         if not live or window is None or predictor is None:
             return
+        if bar.ts <= self.desk.decided_until.get(state.pair, -math.inf):
+            return  # decided before a restart: the ledger has its decision (and any trade)
         horizon = predictor.horizon_s
         prediction = await self.batcher.predict(predictor, *window)
-        context = Context(state.pair, prediction, predictor.version, bar.close, self.emergency_stop, self.auto_trading)
+        now = self.clock.now()
+        context = Context(
+            state.pair,
+            prediction,
+            predictor.version,
+            bar.close,
+            self.emergency_stop,
+            self.auto_trading,
+            now=close if math.isnan(now) else now,
+            key=position_key(state.pair, bar.ts, predictor.version),
+            mode=self.desk.mode,
+            book=state.book,
+        )
         verdicts = run_chain(self.steps, context)
         for verdict in verdicts:
             self.verdicts[f"{verdict.step}:{'approved' if verdict.approved else 'denied'}"] += 1
@@ -308,8 +315,14 @@ class Engine:
             outcome_due=as_datetime(close + horizon),
             latency_ms=None,
             steps=tuple(StepRecord(v.step, v.approved, v.reason) for v in verdicts),
+            risk=context.risk,
+            check=context.check,
+            trade=context.trade,
         )
-        stored = self.ledger_writer.submit(record, received)
+        snapshots = [self.desk.trader.snapshot(context.now, "FILL")] if context.trade else []
+        stored = self.ledger_writer.submit(record, received, snapshots=snapshots)
+        if context.trade is not None:
+            self.desk.opened(context.trade)
         # Its outcome is flushed on the same writer thread after this insert: it can wait on it.
         state.pending.append(Pending(stored, bar.close, close + horizon))
         asyncio.wrap_future(stored).add_done_callback(partial(self._stored, state, record))
@@ -318,6 +331,10 @@ class Engine:
         if future.exception() is not None:
             self.errors["ledger"] += 1
             log.error("pair %s: prediction not stored: %s", state.pair, future.exception())
+            if record.trade is not None and not self.emergency_stop:
+                # The account now holds a position the ledger does not: trade no further on it.
+                reason = f"trade not recorded: {future.exception()}"
+                self._tasks.append(asyncio.ensure_future(self.set_emergency_stop(True, reason)))
             return
         prediction_id, latency = future.result()
         if prediction_id is None:
@@ -325,6 +342,8 @@ class Engine:
         state.predictions += 1
         if latency is not None:
             self.latencies.append(latency)
+            if record.trade is not None:
+                self.desk.fill_latencies.append(latency)
         self.broadcaster.publish({"type": "prediction", "id": prediction_id, **_public(record)})
 
     def _filled(self, future: asyncio.Future[list[Outcome]]) -> None:

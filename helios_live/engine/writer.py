@@ -1,19 +1,34 @@
-"""Group commit: predictions and outcomes that arrive while the writer thread is busy go into
-its next flush, so ten pairs closing the same minute cost two transactions (their predictions,
-the outcomes that minute settles), not twenty."""
+"""Group commit: everything the engine hands the ledger while the writer thread is busy goes
+into its next flush, so ten pairs closing the same minute cost two transactions (their
+decisions with their trades and snapshots, then the outcomes that minute settles), not twenty."""
 
 from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from helios_live.engine.pair import Pending
 from helios_live.ledger import Ledger, Outcome, PredictionRecord
+from helios_live.ledger.records import SnapshotRecord, TradeRecord
 
-Stored = tuple[int | None, float | None]  # row id (None: already there), seconds since the closing message
+Stored = tuple[
+    int | None, float | None
+]  # row id (None: already there, or no prediction), seconds since the closing message
 Due = list[tuple[Pending, str, float]]  # settled predictions: (pending, actual label, forward return)
+
+
+@dataclass(frozen=True, slots=True)
+class Unit:
+    """What must land together: a decision (with its trade), closes, and the snapshots after them."""
+
+    prediction: PredictionRecord | None
+    received: float | None
+    closes: tuple[TradeRecord, ...]
+    snapshots: tuple[SnapshotRecord, ...]
+    future: Future[Stored]
 
 
 class LedgerWriter:
@@ -21,15 +36,21 @@ class LedgerWriter:
         self.ledger = ledger
         self.executor = executor
         self._lock = threading.Lock()
-        self._predictions: list[tuple[PredictionRecord, float | None, Future[Stored]]] = []
+        self._units: list[Unit] = []
         self._outcomes: list[tuple[Due, Future[list[Outcome]]]] = []
         self._scheduled = False
 
-    def submit(self, record: PredictionRecord, received: float | None) -> Future[Stored]:
-        """Queue `record`; `received` is the `perf_counter()` at which its closing message arrived."""
+    def submit(
+        self,
+        record: PredictionRecord | None,
+        received: float | None = None,
+        closes: Sequence[TradeRecord] = (),
+        snapshots: Sequence[SnapshotRecord] = (),
+    ) -> Future[Stored]:
+        """Queue one unit; `received` is the `perf_counter()` at which its closing message arrived."""
         future: Future[Stored] = Future()
         with self._lock:
-            self._predictions.append((record, received, future))
+            self._units.append(Unit(record, received, tuple(closes), tuple(snapshots), future))
             self._schedule()
         return future
 
@@ -48,29 +69,39 @@ class LedgerWriter:
 
     def _flush(self) -> None:
         with self._lock:
-            predictions, self._predictions = self._predictions, []
+            units, self._units = self._units, []
             outcomes, self._outcomes = self._outcomes, []
             self._scheduled = False
-        if predictions:
-            self._store(predictions)
+        if units:
+            self._store(units)
         if outcomes:
             self._fill(outcomes)
 
-    def _store(self, batch: list[tuple[PredictionRecord, float | None, Future[Stored]]]) -> None:
+    def _store(self, batch: list[Unit]) -> None:
         start = time.perf_counter()
         records = [
-            replace(record, latency_ms=(start - received) * 1000) if received is not None else record
-            for record, received, _ in batch
+            replace(u.prediction, latency_ms=(start - u.received) * 1000)
+            if u.received is not None and u.prediction is not None
+            else u.prediction
+            for u in batch
         ]
+        predictions = [r for r in records if r is not None]
         try:
-            ids = self.ledger.add_predictions(records)
-        except Exception as exc:  # handed to each waiting future: the engine reports it per record
-            for _, _, future in batch:
-                future.set_exception(exc)
+            ids = iter(
+                self.ledger.write(
+                    predictions,
+                    [c for u in batch for c in u.closes],
+                    [s for u in batch for s in u.snapshots],
+                )
+            )
+        except Exception as exc:  # handed to each waiting future: the engine reports it per unit
+            for unit in batch:
+                unit.future.set_exception(exc)
             return
         done = time.perf_counter()
-        for (_, received, future), row in zip(batch, ids, strict=True):
-            future.set_result((row, done - received if received is not None else None))
+        for unit, record in zip(batch, records, strict=True):
+            row = next(ids) if record is not None else None
+            unit.future.set_result((row, done - unit.received if unit.received is not None else None))
 
     def _fill(self, batch: list[tuple[Due, Future[list[Outcome]]]]) -> None:
         try:
@@ -82,16 +113,10 @@ class LedgerWriter:
                 ]
                 for due, _ in batch
             ]
-            self.ledger.fill_outcomes([o for outcomes in settled for o in outcomes if o is not None])
+            self.ledger.fill_outcomes([o for outcomes in settled for o in outcomes])
         except Exception as exc:  # as above
             for _, future in batch:
                 future.set_exception(exc)
             return
         for (_, future), outcomes in zip(batch, settled, strict=True):
-            future.set_result([o for o in outcomes if o is not None])
-
-
-def _outcome(pending: Pending, actual: str, fwd: float) -> Outcome | None:
-    """None for a prediction the ledger already had (stored by an earlier run, scored there)."""
-    row = pending.prediction_id()
-    return None if row is None else Outcome(row, actual, fwd)
+            future.set_result(outcomes)

@@ -2,13 +2,16 @@
 
 Every decision the live service takes lands in `predictions` (with its chain of steps in
 `decision_steps`) so that it can be scored against what the market did and audited later.
+What trading made of it lands beside it: the sizing in `risk_decisions`, the portfolio guard's
+verdict in `portfolio_checks`, and any position it opened with its `orders` and `fills`;
+`portfolio_snapshots` and `mode_changes` let a restart rebuild the account as it was.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
     JSON,
@@ -27,6 +30,9 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+if TYPE_CHECKING:  # records.py imports require_aware from here
+    from helios_live.ledger.records import CheckRecord, RiskRecord, TradeRecord
 
 LABELS = frozenset({"BUY", "SELL", "HOLD"})
 
@@ -123,6 +129,154 @@ class EngineEvent(Base):
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict, server_default=text("'{}'"))
 
 
+def _prediction_fk(name: str, ondelete: str = "CASCADE") -> ForeignKey:
+    return ForeignKey("predictions.id", ondelete=ondelete, name=name)
+
+
+class RiskDecision(Base):
+    """Tier 3's sizing of one prediction; NULL where there was no estimate (no volatility yet)."""
+
+    __tablename__ = "risk_decisions"
+    __table_args__ = (UniqueConstraint("prediction_id", name="uq_risk_decisions_prediction"),)
+
+    id: Mapped[int] = mapped_column(BigID, primary_key=True, autoincrement=True)
+    prediction_id: Mapped[int] = mapped_column(BigID, _prediction_fk("fk_risk_decisions_prediction"))
+    pair: Mapped[str] = mapped_column(String(20))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    direction: Mapped[str] = mapped_column(String(4))
+    probability: Mapped[float] = mapped_column(Float)
+    daily_vol: Mapped[float | None] = mapped_column(Float)
+    vol_source: Mapped[str] = mapped_column(String(16))
+    regime: Mapped[str] = mapped_column(String(16))
+    omega: Mapped[float | None] = mapped_column(Float)
+    alpha: Mapped[float | None] = mapped_column(Float)
+    beta: Mapped[float | None] = mapped_column(Float)
+    kelly_full: Mapped[float] = mapped_column(Float)
+    kelly_fractional: Mapped[float] = mapped_column(Float)
+    vol_adjusted: Mapped[float | None] = mapped_column(Float)
+    drawdown_adjusted: Mapped[float | None] = mapped_column(Float)
+    cap: Mapped[float] = mapped_column(Float)
+    fraction: Mapped[float] = mapped_column(Float)
+    leverage: Mapped[float] = mapped_column(Float)
+    stop_loss_pct: Mapped[float | None] = mapped_column(Float)
+    take_profit_pct: Mapped[float | None] = mapped_column(Float)
+    max_hold_s: Mapped[float] = mapped_column(Float)
+    equity: Mapped[float] = mapped_column(Float)
+    drawdown: Mapped[float] = mapped_column(Float)
+    approved: Mapped[bool] = mapped_column(Boolean)
+    reason: Mapped[str] = mapped_column(Text)
+
+
+class PortfolioCheck(Base):
+    __tablename__ = "portfolio_checks"
+    __table_args__ = (UniqueConstraint("prediction_id", name="uq_portfolio_checks_prediction"),)
+
+    id: Mapped[int] = mapped_column(BigID, primary_key=True, autoincrement=True)
+    prediction_id: Mapped[int] = mapped_column(BigID, _prediction_fk("fk_portfolio_checks_prediction"))
+    passed: Mapped[bool] = mapped_column(Boolean)
+    violations: Mapped[list[str]] = mapped_column(JSON)
+    metrics: Mapped[dict[str, float | None]] = mapped_column(JSON)  # NaN (unknown) stored as null
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class Position(Base):
+    """A position as it stands: inserted when opened, updated once when closed."""
+
+    __tablename__ = "positions"
+    __table_args__ = (
+        UniqueConstraint("key", name="uq_positions_key"),
+        Index("ix_positions_status", "status"),
+        Index("ix_positions_pair_opened_at", "pair", "opened_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigID, primary_key=True, autoincrement=True)
+    key: Mapped[str] = mapped_column(String(64))
+    # SET NULL, not CASCADE: a position's orders and fills must outlive a pruned prediction.
+    prediction_id: Mapped[int | None] = mapped_column(BigID, _prediction_fk("fk_positions_prediction", "SET NULL"))
+    pair: Mapped[str] = mapped_column(String(20))
+    side: Mapped[str] = mapped_column(String(5))
+    status: Mapped[str] = mapped_column(String(6))
+    quantity: Mapped[float] = mapped_column(Float)
+    entry_price: Mapped[float] = mapped_column(Float)
+    margin: Mapped[float] = mapped_column(Float)
+    leverage: Mapped[float] = mapped_column(Float)
+    stop_loss_price: Mapped[float] = mapped_column(Float)
+    take_profit_price: Mapped[float] = mapped_column(Float)
+    opened_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    deadline: Mapped[datetime] = mapped_column(UTCDateTime())
+    entry_fee: Mapped[float] = mapped_column(Float)
+    exit_price: Mapped[float | None] = mapped_column(Float)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    close_reason: Mapped[str | None] = mapped_column(String(16))
+    exit_fee: Mapped[float] = mapped_column(Float)
+    realised_pnl: Mapped[float | None] = mapped_column(Float)
+
+
+class Order(Base):
+    __tablename__ = "orders"
+    __table_args__ = (
+        UniqueConstraint("client_order_id", name="uq_orders_client_order_id"),
+        Index("ix_orders_position_key", "position_key"),
+    )
+
+    id: Mapped[int] = mapped_column(BigID, primary_key=True, autoincrement=True)
+    client_order_id: Mapped[str] = mapped_column(String(64))
+    position_key: Mapped[str] = mapped_column(String(64), ForeignKey("positions.key", name="fk_orders_position_key"))
+    pair: Mapped[str] = mapped_column(String(20))
+    side: Mapped[str] = mapped_column(String(4))
+    purpose: Mapped[str] = mapped_column(String(8))
+    mode: Mapped[str] = mapped_column(String(8))
+    quantity: Mapped[float] = mapped_column(Float)
+    status: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class Fill(Base):
+    __tablename__ = "fills"
+    __table_args__ = (Index("ix_fills_client_order_id", "client_order_id"),)
+
+    id: Mapped[int] = mapped_column(BigID, primary_key=True, autoincrement=True)
+    client_order_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("orders.client_order_id", name="fk_fills_client_order_id")
+    )
+    price: Mapped[float] = mapped_column(Float)
+    quantity: Mapped[float] = mapped_column(Float)
+    fee: Mapped[float] = mapped_column(Float)
+    liquidity: Mapped[str] = mapped_column(String(8))
+    source: Mapped[str] = mapped_column(String(8))
+    levels: Mapped[int] = mapped_column(Integer)
+    filled_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class PortfolioSnapshot(Base):
+    __tablename__ = "portfolio_snapshots"
+    __table_args__ = (Index("ix_portfolio_snapshots_at", "at"),)
+
+    id: Mapped[int] = mapped_column(BigID, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    cash: Mapped[float] = mapped_column(Float)
+    margin: Mapped[float] = mapped_column(Float)
+    unrealised: Mapped[float] = mapped_column(Float)
+    equity: Mapped[float] = mapped_column(Float)
+    peak: Mapped[float] = mapped_column(Float)
+    drawdown: Mapped[float] = mapped_column(Float)
+    day_start_equity: Mapped[float] = mapped_column(Float)
+    daily_pnl: Mapped[float] = mapped_column(Float)
+    open_positions: Mapped[int] = mapped_column(Integer)
+    reason: Mapped[str] = mapped_column(String(16))
+
+
+class ModeChange(Base):
+    __tablename__ = "mode_changes"
+
+    id: Mapped[int] = mapped_column(BigID, primary_key=True, autoincrement=True)
+    mode: Mapped[str] = mapped_column(String(8))
+    previous: Mapped[str] = mapped_column(String(8))
+    reason: Mapped[str] = mapped_column(Text)
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
 @dataclass(frozen=True, slots=True)
 class StepRecord:
     """One link of the decision chain; `reason` is empty when the step approved."""
@@ -151,6 +305,9 @@ class PredictionRecord:
     outcome_due: datetime
     latency_ms: float | None = None
     steps: tuple[StepRecord, ...] = ()
+    risk: RiskRecord | None = None  # Tier 3's sizing, when the chain got that far
+    check: CheckRecord | None = None  # Tier 5's verdict, when sizing approved
+    trade: TradeRecord | None = None  # the opening order, its fill and the position it opened
 
     def __post_init__(self) -> None:
         for name in ("candle_ts", "decided_at", "outcome_due"):

@@ -1,4 +1,5 @@
-"""The ledger: where the live service writes its decisions, outcomes and events, on SQLite or PostgreSQL.
+"""The ledger: where the live service writes its decisions, outcomes, trades and events, on SQLite
+or PostgreSQL.
 
 Synchronous on purpose: the engine calls it from one writer thread, so the event loop never
 waits on the database and writes keep their order.
@@ -7,9 +8,9 @@ waits on the database and writes keep their order.
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, fields
+from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -17,21 +18,27 @@ from typing import Any
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, Select, case, create_engine, event, func, insert, select, text, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, OperationalError, ProgrammingError
+from sqlalchemy.exc import ArgumentError, IntegrityError, OperationalError, ProgrammingError
 
 from helios_core.errors import HeliosError
+from helios_live.ledger import trading
 from helios_live.ledger.models import (
-    Base,
     DecisionStep,
     EngineEvent,
+    Fill,
+    ModeChange,
+    Order,
     Outcome,
     Page,
+    PortfolioSnapshot,
+    Position,
     Prediction,
     PredictionRecord,
+    RiskDecision,
     require_aware,
 )
+from helios_live.ledger.records import ModeRecord, PositionRecord, SnapshotRecord, TradeRecord
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 MAX_LIMIT = 1000
@@ -44,6 +51,11 @@ Due = tuple[int, datetime, float, datetime]
 
 class LedgerError(HeliosError):
     """The ledger database is unreachable or its schema is missing (run `migrate`)."""
+
+
+class LedgerConflict(LedgerError):
+    """A write would break the ledger's invariants (an order id or position key stored twice, a
+    close of a position that is not open); the whole transaction was rolled back."""
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -110,6 +122,9 @@ class Ledger:
                 yield connection
         except OperationalError as exc:
             raise self._error(exc) from exc
+        except IntegrityError as exc:
+            detail = str(exc.orig).strip().partition("\n")[0]
+            raise LedgerConflict(f"ledger {self.url} refused the write, nothing of it was stored: {detail}") from exc
         except ProgrammingError as exc:
             if getattr(exc.orig, "pgcode", None) != PG_UNDEFINED_TABLE:
                 raise
@@ -143,32 +158,32 @@ class Ledger:
         """Store decisions in one transaction: their ids, None for one already stored.
 
         A decision is identified by (pair, candle_ts, model_version), so re-processing a candle
-        after a restart stores nothing twice.
+        after a restart stores nothing twice, its risk decision, check and trade included.
         """
-        if not records:
+        return self.write(predictions=records)
+
+    def write(
+        self,
+        predictions: Sequence[PredictionRecord] = (),
+        closes: Sequence[TradeRecord] = (),
+        snapshots: Sequence[SnapshotRecord] = (),
+    ) -> list[int | None]:
+        """Store decisions (as `add_predictions`), close trades and snapshots in one transaction.
+
+        A close stores its order and fill and brings its position to the record's state; a close
+        of a position that is not open raises LedgerConflict and stores nothing of the call.
+        Returns the predictions' ids, None for one already stored.
+        """
+        if not (predictions or closes or snapshots):
             return []
-        keys = [(r.pair, r.candle_ts, r.model_version) for r in records]
         with self._begin() as connection:
-            dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
-            # One multi-row statement and one for all steps: per-statement overhead, not the
-            # database, dominates a ten-pair minute (benchmarks/bench_stream.py).
-            table = Base.metadata.tables["predictions"]
-            statement = (
-                dialect.insert(table)
-                .on_conflict_do_nothing(index_elements=["pair", "candle_ts", "model_version"])
-                .returning(table.c.id, table.c.pair, table.c.candle_ts, table.c.model_version)
-            )
-            rows = connection.execute(statement, [_prediction_row(r) for r in records])
-            inserted = {(pair, ts, version): row_id for row_id, pair, ts, version in rows}
-            ids = [inserted.get(key) for key in keys]
-            steps = [
-                {"prediction_id": row_id, "position": i, **asdict(step)}
-                for record, row_id in zip(records, ids, strict=True)
-                if row_id is not None
-                for i, step in enumerate(record.steps)
-            ]
-            if steps:
-                connection.execute(insert(Base.metadata.tables["decision_steps"]), steps)
+            ids = trading.insert_predictions(connection, predictions)
+            opened = trading.insert_decisions(connection, predictions, ids)
+            refused = trading.close_positions(connection, closes)
+            if refused:
+                raise LedgerConflict(f"ledger {self.url}: cannot close {', '.join(refused)}: no such open position")
+            trading.insert_trades(connection, [*opened, *closes])
+            trading.insert_snapshots(connection, snapshots)
         return ids
 
     def record_event(
@@ -267,6 +282,87 @@ class Ledger:
         items = [{"id": r.id, "at": r.at, "kind": r.kind, "pair": r.pair, "detail": r.detail} for r in rows]
         return Page(items, next_cursor)
 
+    def record_mode(self, record: ModeRecord) -> int:
+        """Store a switch between PAPER and LIVE; returns its id."""
+        with self._begin() as connection:
+            return connection.execute(insert(ModeChange).values(**asdict(record)).returning(ModeChange.id)).scalar_one()
+
+    def mode(self) -> str:
+        """The mode the latest change switched to; PAPER before the first."""
+        with self._begin() as connection:
+            return trading.mode(connection)
+
+    def open_positions(self) -> list[PositionRecord]:
+        """Every open position, oldest first (restart recovery)."""
+        with self._begin() as connection:
+            return trading.open_positions(connection)
+
+    def account(self) -> dict[str, float]:
+        """`realised` P&L of closed positions (net of fees), `open_entry_fees`, `closed` count."""
+        with self._begin() as connection:
+            return trading.account(connection)
+
+    def latest_snapshot(self) -> SnapshotRecord | None:
+        """The newest portfolio snapshot by its time, or None before the first."""
+        with self._begin() as connection:
+            return trading.snapshot(connection)
+
+    def first_snapshot_since(self, at: datetime) -> SnapshotRecord | None:
+        """The earliest snapshot taken at or after `at` (the day's starting equity)."""
+        with self._begin() as connection:
+            return trading.snapshot(connection, since=at)
+
+    def decided_until(self, pair: str) -> datetime | None:
+        """The open time of the newest candle a prediction of `pair` was stored for."""
+        with self._begin() as connection:
+            return trading.decided_until(connection, pair)
+
+    def positions(
+        self, *, status: str | None = None, pair: str | None = None, cursor: str | None = None, limit: int = 100
+    ) -> Page:
+        """A page of positions, newest first."""
+        return self._rows(trading.positions_query(status, pair), Position.id, cursor, limit)
+
+    def position(self, position_id: int) -> dict[str, Any] | None:
+        """One position by id, or None."""
+        with self._begin() as connection:
+            row = connection.execute(trading.positions_query(None, None).where(Position.id == position_id)).first()
+        return None if row is None else dict(row._mapping)
+
+    def orders(
+        self, *, pair: str | None = None, position_key: str | None = None, cursor: str | None = None, limit: int = 100
+    ) -> Page:
+        """A page of orders, newest first."""
+        return self._rows(trading.orders_query(pair, position_key), Order.id, cursor, limit)
+
+    def fills(self, *, pair: str | None = None, cursor: str | None = None, limit: int = 100) -> Page:
+        """A page of fills, newest first, each with its order's pair, side, purpose and position key."""
+        return self._rows(trading.fills_query(pair), Fill.id, cursor, limit)
+
+    def risk_decisions(
+        self, *, pair: str | None = None, approved: bool | None = None, cursor: str | None = None, limit: int = 100
+    ) -> Page:
+        """A page of risk decisions, newest first, with their candle's open time and their
+        portfolio check (`check`, None where sizing denied the trade)."""
+        return self._rows(trading.risk_query(pair, approved), RiskDecision.id, cursor, limit, trading.risk_item)
+
+    def snapshots(self, *, since: datetime | None = None, cursor: str | None = None, limit: int = 100) -> Page:
+        """A page of portfolio snapshots, newest first; `since` is inclusive."""
+        return self._rows(trading.snapshots_query(since), PortfolioSnapshot.id, cursor, limit)
+
+    def _rows(
+        self,
+        query: Select[Any],
+        id_column: Any,
+        cursor: str | None,
+        limit: int,
+        item: Callable[[Any], dict[str, Any]] = lambda row: dict(row._mapping),
+    ) -> Page:
+        after = _check_page(cursor, limit)
+        with self._begin() as connection:
+            rows, next_cursor = _page(connection, query, id_column, after, limit)
+        return Page([item(row) for row in rows], next_cursor)
+
     def prediction_counts(self) -> dict[str, int]:
         """How many predictions there are, how many were scored and how many of those were right."""
         query = select(
@@ -292,10 +388,6 @@ def _page(
     if len(rows) <= limit:
         return rows, None
     return rows[:limit], encode_cursor(rows[limit - 1].id)
-
-
-def _prediction_row(record: PredictionRecord) -> dict[str, Any]:
-    return {f.name: getattr(record, f.name) for f in fields(record) if f.name != "steps"}
 
 
 def _prediction_item(row: Any, steps: list[dict[str, Any]]) -> dict[str, Any]:

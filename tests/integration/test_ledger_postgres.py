@@ -1,15 +1,29 @@
 """The SQL ledger on PostgreSQL, in a database of its own created and dropped around this module."""
 
+import math
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC
 from functools import partial
 
 import pytest
 from sqlalchemy import create_engine, text
 
-from helios_live.ledger import Ledger, Outcome, StepRecord
+from helios_live.ledger import Ledger, LedgerConflict, Outcome, StepRecord
+from helios_live.ledger.models import Base
 from tests import ledger_support
-from tests.ledger_support import HOUR, T0, schema_differences, temporary_database
+from tests.ledger_support import (
+    HOUR,
+    MINUTE,
+    T0,
+    check,
+    closing,
+    mode,
+    schema_differences,
+    snapshot,
+    temporary_database,
+    traded,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -31,7 +45,7 @@ def ledger(database_url: str) -> Iterator[Ledger]:
     ledger.close()
     engine = create_engine(database_url)
     with engine.begin() as connection:
-        connection.execute(text("TRUNCATE predictions, decision_steps, engine_events RESTART IDENTITY"))
+        connection.execute(text(f"TRUNCATE {', '.join(Base.metadata.tables)} RESTART IDENTITY"))
     engine.dispose()
 
 
@@ -94,3 +108,47 @@ def test_events_round_trip(ledger: Ledger) -> None:
         "pair": "BTCZAR",
         "detail": {"reason": "drawdown"},
     }
+
+
+def test_trading_round_trip(ledger: Ledger) -> None:
+    opened, held = traded(hour=0), traded(pair="ETHZAR", hour=1)
+    assert opened.trade is not None and held.trade is not None
+    guarded = replace(held, check=replace(check(), metrics={"drawdown": 0.0, "max_correlation": math.nan}))
+    ledger.write([opened, guarded], snapshots=[snapshot(T0 + HOUR)])
+    ledger.record_mode(mode("LIVE", T0 + HOUR))
+
+    ids = ledger.write([record(hour=2)], [closing(opened.trade)], [snapshot(T0 + 2 * HOUR, equity=10_039.16)])
+
+    assert ids[0] is not None
+    assert ledger.mode() == "LIVE"
+    assert ledger.open_positions() == [held.trade.position]
+    account = ledger.account()
+    assert account["closed"] == 1 and account["realised"] == pytest.approx(40 - 0.4 - 0.44)
+    assert account["open_entry_fees"] == pytest.approx(0.404)
+    assert ledger.latest_snapshot() == snapshot(T0 + 2 * HOUR, equity=10_039.16)
+    assert ledger.first_snapshot_since(T0 + MINUTE) == snapshot(T0 + HOUR)
+    assert ledger.decided_until("BTCZAR") == T0 + 2 * HOUR
+    closed = ledger.positions(status="CLOSED").items
+    assert [(p["key"], p["closed_at"]) for p in closed] == [("BTCZAR-0", T0 + HOUR + 10 * MINUTE)]
+    assert ledger.position(closed[0]["id"]) == closed[0]
+    assert [f["client_order_id"] for f in ledger.fills(pair="BTCZAR").items] == ["BTCZAR-0-C", "BTCZAR-0-O"]
+    assert [o["purpose"] for o in ledger.orders(position_key="BTCZAR-0").items] == ["CLOSE", "OPEN"]
+    decision = ledger.risk_decisions(pair="ETHZAR", approved=True).items[0]
+    assert decision["candle_ts"] == T0 + HOUR and decision["candle_ts"].tzinfo == UTC
+    assert decision["check"]["metrics"] == {"drawdown": 0.0, "max_correlation": None}
+    assert len(ledger.snapshots(since=T0 + 2 * HOUR).items) == 1
+
+
+def test_conflicts_roll_back_everything(ledger: Ledger) -> None:
+    opened = traded(hour=0, key="same")
+    assert opened.trade is not None
+    ledger.write([opened])
+    ledger.write(closes=[closing(opened.trade)])
+
+    with pytest.raises(LedgerConflict, match="uq_positions_key"):
+        ledger.write([record(hour=2), traded(hour=1, key="same")])
+    with pytest.raises(LedgerConflict, match="cannot close same"):
+        ledger.write([record(hour=3)], [closing(opened.trade)], [snapshot(T0)])
+
+    assert ledger.prediction_counts()["total"] == 1
+    assert len(ledger.orders().items) == 2 and ledger.snapshots().items == []

@@ -22,7 +22,7 @@ async def start(engine: EngineDep, settings: SettingsDep, config: EngineConfig |
     """Start streaming and deciding; optionally for a subset of the configured pairs."""
     config = config or EngineConfig()
     if config.trading_mode == "LIVE":
-        raise HTTPException(status.HTTP_409_CONFLICT, "LIVE trading is not available yet: start in PAPER mode")
+        raise HTTPException(status.HTTP_409_CONFLICT, "the mode is switched with POST /api/mode, not at start")
     pairs = tuple(known_pair(p, engine, settings) for p in config.pairs) if config.pairs else None
     await engine.start(pairs)
     if config.auto_trading_enabled:
@@ -61,9 +61,9 @@ async def disable_auto_trading(engine: EngineDep) -> Ack:
 
 @router.post("/emergency-stop", dependencies=[Authorized])
 async def emergency_stop(engine: EngineDep, body: EmergencyStop | None = None) -> Ack:
-    """Block every new entry until cleared (closing positions arrives with position management)."""
+    """Close every open position at the market and block every new entry until cleared."""
     await engine.set_emergency_stop(True, (body or EmergencyStop()).reason)
-    return _ack(engine, "emergency stop active: no new entries")
+    return _ack(engine, "emergency stop active: positions closed, no new entries")
 
 
 @router.post("/emergency-stop/clear", dependencies=[Authorized])

@@ -66,7 +66,7 @@ def test_invalid_bodies_get_422_and_unknown_pairs_404(client: TestClient) -> Non
 
     assert bad_type.status_code == 422 and bad_type.json()["detail"][0]["loc"] == ["body", "pairs"]
     assert extra.status_code == 422
-    assert live.status_code == 409 and "PAPER" in live.json()["detail"]
+    assert live.status_code == 409 and "/api/mode" in live.json()["detail"]
     assert unknown.status_code == 404 and "DOGEZAR" in unknown.json()["detail"]
     assert client.get("/api/autonomous-engine/pairs/DOGEZAR").status_code == 404
     assert client.get("/api/predictions", params={"pair": "DOGEZAR"}).status_code == 404
@@ -84,7 +84,7 @@ def test_switches_are_recorded_and_reported(client: TestClient) -> None:
     client.post("/api/autonomous-engine/emergency-stop/clear", headers=AUTH)
 
     assert status["emergency_stop_active"] and status["auto_trading_enabled"]
-    assert events[0]["detail"] == {"reason": "drill"}
+    assert events[0]["detail"] == {"reason": "drill", "closed_positions": []}
     assert not client.get("/api/autonomous-engine/status").json()["emergency_stop_active"]
 
 
@@ -142,3 +142,65 @@ def test_the_service_refuses_a_weak_token_outside_loopback_development(
     else:
         with pytest.raises(ConfigurationError, match="HELIOS_API_TOKEN"):
             load_settings()
+
+
+def test_the_mode_endpoint_refuses_live_without_the_phrase_or_credentials(client: TestClient) -> None:
+    mode = client.get("/api/mode").json()
+    anonymous = client.post("/api/mode", json={"mode": "LIVE", "confirmation": "I_CONFIRM_LIVE_TRADING"})
+    no_phrase = client.post("/api/mode", headers=AUTH, json={"mode": "LIVE"})
+    no_keys = client.post("/api/mode", headers=AUTH, json={"mode": "LIVE", "confirmation": "I_CONFIRM_LIVE_TRADING"})
+    bad = client.post("/api/mode", headers=AUTH, json={"mode": "YOLO"})
+    paper = client.post("/api/mode", headers=AUTH, json={"mode": "PAPER"})
+
+    assert mode == {"mode": "PAPER", "live_order_placement": False, "exchange_credentials": False, "switch_ms": None}
+    assert anonymous.status_code == 401
+    assert no_phrase.status_code == 409 and "I_CONFIRM_LIVE_TRADING" in no_phrase.json()["detail"]
+    assert no_keys.status_code == 409 and "credentials" in no_keys.json()["detail"]
+    assert bad.status_code == 422
+    assert paper.status_code == 200 and paper.json()["mode"] == "PAPER"
+
+
+def test_live_needs_a_configured_token_even_in_development(tmp_path: Path) -> None:
+    settings = live_settings(
+        tmp_path, live_ws_url="ws://127.0.0.1:9/ws/trade", valr_api_key="k" * 16, valr_api_secret="s" * 32
+    )
+    make_bundle(settings.models_root)
+    with TestClient(create_app(settings)) as open_client:
+        refused = open_client.post("/api/mode", json={"mode": "LIVE", "confirmation": "I_CONFIRM_LIVE_TRADING"})
+
+    assert refused.status_code == 409 and "HELIOS_API_TOKEN" in refused.json()["detail"]
+
+
+def test_live_with_phrase_token_and_credentials_switches_and_is_recorded(tmp_path: Path) -> None:
+    settings = live_settings(
+        tmp_path,
+        api_token=TOKEN,
+        live_ws_url="ws://127.0.0.1:9/ws/trade",
+        valr_api_key="k" * 16,
+        valr_api_secret="s" * 32,
+    )
+    make_bundle(settings.models_root)
+    with TestClient(create_app(settings)) as live_client:
+        switched = live_client.post(
+            "/api/mode", headers=AUTH, json={"mode": "LIVE", "confirmation": "I_CONFIRM_LIVE_TRADING", "reason": "go"}
+        )
+        events = live_client.get("/api/engine-events", params={"kind": "MODE"}).json()["items"]
+
+    assert switched.status_code == 200 and switched.json()["mode"] == "LIVE"
+    assert switched.json()["switch_ms"] >= 0  # reported for the operator; tests do not time it
+    assert events[0]["detail"] == {"mode": "LIVE", "previous": "PAPER", "reason": "go"}
+
+
+def test_trading_pages_validate_their_queries(client: TestClient) -> None:
+    assert client.get("/api/positions").json() == {"items": [], "next_cursor": None}
+    assert client.get("/api/positions", params={"status": "MAYBE"}).status_code == 422
+    assert client.get("/api/positions", params={"pair": "DOGEZAR"}).status_code == 404
+    assert client.get("/api/positions/12345").status_code == 404
+    assert client.post("/api/positions/12345/close", headers=AUTH).status_code == 404
+    assert client.post("/api/positions/12345/close").status_code == 401
+    assert client.get("/api/orders", params={"cursor": "bogus"}).status_code == 422
+    assert client.get("/api/fills").status_code == 200
+    assert client.get("/api/risk-decisions", params={"approved": "true"}).status_code == 200
+    assert client.get("/api/portfolio/snapshots", params={"since": "2022-01-01T00:00:00"}).status_code == 422
+    portfolio = client.get("/api/portfolio").json()
+    assert portfolio["equity"] == portfolio["capital"] == 100_000.0 and portfolio["limits"]["max_drawdown"] == 0.15

@@ -12,13 +12,13 @@ def _context(label: str = "BUY", confidence: float = 0.8, **flags: bool) -> Cont
     return Context("BTCZAR", prediction, "v1", 100.0, flags.get("emergency", False), flags.get("auto", True))
 
 
-STEPS = [Signal(0.55), PassThroughApproval(), Gate()]
+STEPS = [Signal(0.55), Gate(), PassThroughApproval()]
 
 
 def test_a_confident_direction_passes_every_step_when_trading_is_on() -> None:
     verdicts = run_chain(STEPS, _context())
 
-    assert [v.step for v in verdicts] == ["prediction", "signal", "approval", "gate"]
+    assert [v.step for v in verdicts] == ["prediction", "signal", "gate", "approval"]
     assert all(isinstance(v, Approved) for v in verdicts)
 
 
@@ -30,12 +30,13 @@ def test_hold_and_low_confidence_are_denied_by_the_signal_step() -> None:
     assert unsure[-1] == Denied("signal", "confidence 0.500 below 0.55")
 
 
-def test_the_gate_denies_under_an_emergency_stop_or_with_auto_trading_off() -> None:
+def test_the_gate_denies_under_an_emergency_stop_or_with_auto_trading_off_before_any_approver_runs() -> None:
     stopped = run_chain(STEPS, _context(emergency=True))
     off = run_chain(STEPS, _context(auto=False))
 
     assert stopped[-1] == Denied("gate", "emergency stop active")
     assert off[-1] == Denied("gate", "auto-trading disabled")
+    assert "approval" not in [v.step for v in stopped + off]  # a stopped engine spends no LLM call
 
 
 def test_a_plugged_in_approver_can_deny_and_later_steps_do_not_run() -> None:
@@ -45,7 +46,7 @@ def test_a_plugged_in_approver_can_deny_and_later_steps_do_not_run() -> None:
         def __call__(self, context: Context) -> Verdict:
             return Denied(self.name, "vetoed")
 
-    verdicts = run_chain([Signal(0.55), Veto(), Gate()], _context())
+    verdicts = run_chain([Signal(0.55), Gate(), Veto(), Gate()], _context())
 
-    assert [v.step for v in verdicts] == ["prediction", "signal", "approval"]
+    assert [v.step for v in verdicts] == ["prediction", "signal", "gate", "approval"]
     assert verdicts[-1].reason == "vetoed"

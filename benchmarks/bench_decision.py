@@ -1,0 +1,142 @@
+"""The decision path with trading: candle close -> paper fill recorded in the ledger, 10 pairs;
+the GARCH refit on 30 days of 5m returns; the per-return variance update.
+
+- decision latency: the engine in-process as `helios live serve` runs it (minus the socket),
+  10 pairs, a real small ONNX model with untrained weights, the pass-through approval, every
+  GARCH model fitted beforehand on the pair's real 5m returns, the ledger on SQLite (WAL) and,
+  if reachable, PostgreSQL. The trade tape and the two cases ("together": the ten closing
+  trades of a minute handed over at once; "apart": each pair's minute on its own) are those of
+  bench_stream.py. To make decisions trade, the confidence floor is 0.34 (an untrained model
+  is never 0.55 sure; Kelly still needs p > 1/3 at 2:1) and positions time out after 60 s, so
+  every minute a pair's position closes and the next decision may open another. Only
+  decisions that opened a position count: from the moment the closing trade is handed to the
+  engine to the commit of the one transaction holding the prediction, its risk decision,
+  portfolio check, order, fill, position and snapshot.
+- refit: `helios_core.risk.garch.fit` on the 30 days of 5m log returns of BTC-PERP (data/sample),
+  median of 5.
+- update: `VarianceState.update` per return, in microseconds.
+Prints a table; the last line is one JSON object.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+import timeit
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from benchmarks.bench_stream import LATENCY_MINUTES, PAIRS, each_case, messages, tape  # noqa: E402
+from helios_core.risk.garch import VarianceState, fit  # noqa: E402
+from helios_live.clock import ExchangeClock  # noqa: E402
+from helios_live.engine.engine import Engine  # noqa: E402
+from helios_live.ledger import Ledger  # noqa: E402
+from helios_live.models.registry import Registry  # noqa: E402
+from helios_live.trading.volatility import INTERVAL_S  # noqa: E402
+from tests.live_support import live_settings, make_bundle  # noqa: E402
+
+BTC = REPO / "data" / "sample" / "BTC-PERP_1m_2021-12-31_2022-02-01.parquet"
+
+
+def returns_5m() -> np.ndarray:
+    candles = pd.read_parquet(BTC).set_index("ts")["close"]
+    closes = candles.resample("5min", label="left", closed="left").last().dropna()
+    return np.diff(np.log(closes.to_numpy()))[-30 * 288 :]
+
+
+async def decision_run(frame: pd.DataFrame, url: str | None, home: Path, together: bool) -> dict[str, float]:
+    settings = live_settings(
+        home,
+        live_pairs=PAIRS,
+        live_candles="trades",
+        model_window=16,
+        database_url=url or "",
+        live_min_confidence=0.34,
+        risk_max_hold_s=60.0,
+    )
+    make_bundle(settings.models_root, window=16)
+    ledger = Ledger(settings.resolved_database_url)
+    ledger.migrate()
+    engine = Engine(settings, ledger, Registry(settings.models_root), ExchangeClock(), tick_s=0.05)
+    feeds = [messages(frame, pair, 97 * i, pd.Timedelta(days=400)) for i, pair in enumerate(PAIRS)]
+    for i, feed in enumerate(feeds):
+        feed["pair"] = i
+    by_minute = pd.concat(feeds).groupby("minute")
+    model = fit(returns_5m(), INTERVAL_S)
+    await engine.start(connect=False)
+    await engine.set_auto_trading(True)
+    for pair, vol in engine.desk.trader.vol.items():
+        vol.install(model, vol.total)
+        engine.desk.fitted_at[pair] = float("inf")  # no refit during the run
+    for _, minute in list(by_minute)[: LATENCY_MINUTES + 30]:
+        groups = [minute["raw"].tolist()] if together else [g["raw"].tolist() for _, g in minute.groupby("pair")]
+        for raws in groups:
+            for raw in raws:
+                await engine.on_message(raw, time.perf_counter())
+            await engine.drain()
+    samples = np.asarray(engine.desk.fill_latencies, dtype=float) * 1000
+    decisions = sum(s.predictions for s in engine.states.values())
+    await engine.close()
+    ledger.close()
+    if not samples.size:
+        raise SystemExit("no decision opened a position: the benchmark measured nothing")
+    return {
+        "decisions": decisions,
+        "fills": int(samples.size),
+        "p50_ms": round(float(np.percentile(samples, 50)), 3),
+        "p99_ms": round(float(np.percentile(samples, 99)), 3),
+        "max_ms": round(float(samples.max()), 3),
+    }
+
+
+def refit_and_update() -> dict[str, float]:
+    returns = returns_5m()
+    times = []
+    for _ in range(5):
+        started = time.perf_counter()
+        model = fit(returns, INTERVAL_S)
+        times.append(time.perf_counter() - started)
+    state = VarianceState.from_model(model)
+    values = returns[:1000].tolist()
+    loops = 200
+    seconds = timeit.timeit(lambda: [state.update(r) for r in values], number=loops)
+    return {
+        "returns": len(returns),
+        "source": model.source,
+        "alpha": round(model.alpha, 4),
+        "beta": round(model.beta, 4),
+        "refit_s_median": round(statistics.median(times), 4),
+        "update_us": round(seconds / (loops * len(values)) * 1e6, 3),
+    }
+
+
+def main() -> None:
+    frame = tape()
+    figures: dict[str, object] = {"benchmark": "bench_decision", "pairs": len(PAIRS)}
+    figures["garch"] = row = refit_and_update()
+    print(
+        f"GARCH(1,1) refit on {row['returns']} 5m returns: {row['refit_s_median']} s (median of 5, {row['source']});"
+        f" variance update {row['update_us']} us per return"
+    )
+    for name, case, row in each_case(decision_run, frame):
+        figures[f"decision_{name}_{case}"] = row
+        print(
+            f"close -> paper fill recorded, {name}, 10 pairs closing {case}: p50 {row['p50_ms']} ms,"
+            f" p99 {row['p99_ms']} ms ({row['fills']} fills of {row['decisions']} decisions)"
+        )
+    figures["targets"] = {"decision_p99_ms": 5.0, "design_budget_ms": 2000.0}
+    figures["machine"] = f"{platform.machine()} {os.cpu_count()} cores, Python {sys.version.split()[0]}"
+    print(json.dumps(figures))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,172 @@
+"""Trading: the mode, positions (with a manual close), orders, fills, risk decisions and the
+portfolio. Pages are newest first with cursor pagination, as for predictions."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from datetime import datetime
+from functools import partial
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, HTTPException, Query, status
+
+from helios_live.api.deps import Authorized, EngineDep, LedgerDep, SettingsDep, known_pair
+from helios_live.api.schemas import Mode, ModeChange, Page
+from helios_live.engine.desk import ModeError
+from helios_live.ledger import Page as LedgerPage
+from helios_live.trading.account import gross_pnl
+
+router = APIRouter(prefix="/api", tags=["trading"])
+Limit = Annotated[int, Query(ge=1, le=1000)]
+
+
+async def _page(read: Callable[..., LedgerPage], **filters: Any) -> Page:
+    try:
+        page = await asyncio.to_thread(partial(read, **filters))
+    except ValueError as exc:  # a malformed cursor
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
+    return Page(items=page.items, next_cursor=page.next_cursor)
+
+
+@router.get("/mode")
+async def get_mode(engine: EngineDep, settings: SettingsDep) -> Mode:
+    return Mode(mode=engine.mode, live_order_placement=False, exchange_credentials=settings.exchange_credentials)
+
+
+@router.post("/mode", dependencies=[Authorized])
+async def set_mode(body: ModeChange, engine: EngineDep, settings: SettingsDep) -> Mode:
+    """Switch PAPER <-> LIVE. LIVE needs the confirmation phrase, a configured API token (an
+    unauthenticated development service cannot go live) and exchange credentials; 409 says
+    which is missing. Orders in LIVE are refused until live order placement exists."""
+    if body.mode == "LIVE" and not settings.api_token.get_secret_value():
+        raise HTTPException(
+            status.HTTP_409_CONFLICT, "switching to LIVE needs HELIOS_API_TOKEN: requests must be authenticated"
+        )
+    try:
+        result = await engine.set_mode(body.mode, body.confirmation, body.reason)
+    except ModeError as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
+    return Mode(
+        mode=result["mode"],
+        live_order_placement=False,
+        exchange_credentials=settings.exchange_credentials,
+        switch_ms=result["switch_ms"],
+    )
+
+
+@router.get("/positions")
+async def positions(
+    ledger: LedgerDep,
+    engine: EngineDep,
+    settings: SettingsDep,
+    status_: Annotated[Literal["OPEN", "CLOSED"] | None, Query(alias="status")] = None,
+    pair: str | None = None,
+    cursor: str | None = None,
+    limit: Limit = 100,
+) -> Page:
+    """Positions with their P&L: realised once closed, unrealised at the latest price while open."""
+    name = known_pair(pair, engine, settings) if pair else None
+    page = await _page(ledger.positions, status=status_, pair=name, cursor=cursor, limit=limit)
+    return Page(items=[_with_unrealised(engine, item) for item in page.items], next_cursor=page.next_cursor)
+
+
+@router.get("/positions/{position_id}")
+async def position(position_id: int, ledger: LedgerDep, engine: EngineDep) -> dict[str, Any]:
+    item = await asyncio.to_thread(ledger.position, position_id)
+    if item is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no position {position_id}")
+    return _with_unrealised(engine, item)
+
+
+@router.post("/positions/{position_id}/close", dependencies=[Authorized])
+async def close_position(position_id: int, ledger: LedgerDep, engine: EngineDep) -> dict[str, Any]:
+    """Close one open position at the market now (409 when it is not open)."""
+    item = await asyncio.to_thread(ledger.position, position_id)
+    if item is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no position {position_id}")
+    if item["key"] not in engine.desk.trader.account.positions:
+        raise HTTPException(status.HTTP_409_CONFLICT, f"position {position_id} is {item['status']}, not open")
+    trade = await engine.close_position(item["key"])
+    closed = trade.position
+    return {
+        "id": position_id,
+        "key": closed.key,
+        "status": closed.status,
+        "close_reason": closed.close_reason,
+        "exit_price": closed.exit_price,
+        "realised_pnl": closed.realised_pnl,
+    }
+
+
+@router.get("/orders")
+async def orders(
+    ledger: LedgerDep,
+    engine: EngineDep,
+    settings: SettingsDep,
+    pair: str | None = None,
+    position_key: str | None = None,
+    cursor: str | None = None,
+    limit: Limit = 100,
+) -> Page:
+    name = known_pair(pair, engine, settings) if pair else None
+    return await _page(ledger.orders, pair=name, position_key=position_key, cursor=cursor, limit=limit)
+
+
+@router.get("/fills")
+async def fills(
+    ledger: LedgerDep,
+    engine: EngineDep,
+    settings: SettingsDep,
+    pair: str | None = None,
+    cursor: str | None = None,
+    limit: Limit = 100,
+) -> Page:
+    name = known_pair(pair, engine, settings) if pair else None
+    return await _page(ledger.fills, pair=name, cursor=cursor, limit=limit)
+
+
+@router.get("/risk-decisions")
+async def risk_decisions(
+    ledger: LedgerDep,
+    engine: EngineDep,
+    settings: SettingsDep,
+    pair: str | None = None,
+    approved: bool | None = None,
+    cursor: str | None = None,
+    limit: Limit = 100,
+) -> Page:
+    """Tier 3's sizing for each signal, with Tier 5's portfolio check where it got that far."""
+    name = known_pair(pair, engine, settings) if pair else None
+    return await _page(ledger.risk_decisions, pair=name, approved=approved, cursor=cursor, limit=limit)
+
+
+@router.get("/portfolio")
+async def portfolio(engine: EngineDep) -> dict[str, Any]:
+    """The account now: cash, margin, equity, peak, drawdown, today's P&L, and the limits."""
+    trader = engine.desk.trader
+    limits = trader.config.limits
+    return {
+        "mode": engine.mode,
+        **trader.summary(),
+        "capital": trader.config.capital,
+        "limits": {name: getattr(limits, name) for name in limits.__dataclass_fields__},
+        "fills": dict(engine.desk.fills),
+    }
+
+
+@router.get("/portfolio/snapshots")
+async def snapshots(
+    ledger: LedgerDep, since: datetime | None = None, cursor: str | None = None, limit: Limit = 100
+) -> Page:
+    if since is not None and since.tzinfo is None:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "since needs a UTC offset (e.g. Z)")
+    return await _page(ledger.snapshots, since=since, cursor=cursor, limit=limit)
+
+
+def _with_unrealised(engine: EngineDep, item: dict[str, Any]) -> dict[str, Any]:
+    position = engine.desk.trader.account.positions.get(item["key"])
+    if position is None:
+        return {**item, "unrealised_pnl": None, "mark": None}
+    mark = engine.desk.trader.account.marks.get(position.pair, position.entry_price)
+    return {**item, "unrealised_pnl": gross_pnl(position, mark), "mark": mark}

@@ -1,0 +1,150 @@
+"""The paper account: cash, open positions, marks, and the portfolio figures the guard reads.
+
+A position commits `margin` of cash and holds `margin * leverage` of exposure. Cash never
+goes negative: an entry needs its margin and fee in cash, and a close pays back at most what
+the position still holds (margin plus P&L less the fee, never below zero; a loss beyond the
+margin is the exchange's, as a liquidation is). Equity is cash plus, for every open position,
+its margin and its unrealised P&L at the latest mark.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import replace
+from datetime import datetime
+
+from helios_core.risk.limits import Exposure, PortfolioView
+from helios_live.clock import as_datetime
+from helios_live.ledger.records import PositionRecord, SnapshotRecord
+
+DAY = 86_400
+
+
+def direction(position: PositionRecord) -> float:
+    return 1.0 if position.side == "LONG" else -1.0
+
+
+def gross_pnl(position: PositionRecord, price: float) -> float:
+    return direction(position) * (price - position.entry_price) * position.quantity
+
+
+class Account:
+    def __init__(self, capital: float) -> None:
+        if not capital > 0:
+            raise ValueError(f"the paper account needs positive capital, got {capital}")
+        self.capital = capital
+        self.cash = capital
+        self.positions: dict[str, PositionRecord] = {}
+        self.marks: dict[str, float] = {}
+        self.peak = capital
+        self.day = -1  # the UTC day (epoch days) `day_start_equity` belongs to
+        self.day_start_equity = capital
+
+    # figures --------------------------------------------------------------------------------
+    @property
+    def margin(self) -> float:
+        return sum(p.margin for p in self.positions.values())
+
+    @property
+    def unrealised(self) -> float:
+        return sum(gross_pnl(p, self.marks.get(p.pair, p.entry_price)) for p in self.positions.values())
+
+    @property
+    def equity(self) -> float:
+        return self.cash + self.margin + self.unrealised
+
+    @property
+    def drawdown(self) -> float:
+        return (self.peak - self.equity) / self.peak if self.peak > 0 else 0.0
+
+    def view(self, sectors: dict[str, str]) -> PortfolioView:
+        exposures = tuple(
+            Exposure(p.pair, sectors.get(p.pair, "crypto"), p.margin, p.leverage) for p in self.positions.values()
+        )
+        return PortfolioView(self.equity, self.peak, self.day_start_equity, exposures)
+
+    # changes --------------------------------------------------------------------------------
+    def mark(self, pair: str, price: float, now: float) -> None:
+        """A new price: the peak follows equity up, and a new UTC day resets the day's start."""
+        self.marks[pair] = price
+        self.roll(now)
+        self.peak = max(self.peak, self.equity)
+
+    def roll(self, now: float) -> None:
+        day = int(now // DAY)
+        if day != self.day:
+            self.day = day
+            self.day_start_equity = self.equity
+
+    def can_open(self, margin: float, fee: float) -> bool:
+        return margin + fee <= self.cash
+
+    def open(self, position: PositionRecord) -> None:
+        cost = position.margin + position.entry_fee
+        if cost > self.cash:
+            raise ValueError(f"position {position.key} needs {cost:.2f} but the account holds {self.cash:.2f} cash")
+        self.cash -= cost
+        self.positions[position.key] = position
+        self.marks.setdefault(position.pair, position.entry_price)
+
+    def payout(self, position: PositionRecord, price: float, fee: float) -> float:
+        return max(0.0, position.margin + gross_pnl(position, price) - fee)
+
+    def close(self, key: str, price: float, fee: float, reason: str, at: datetime) -> PositionRecord:
+        position = self.positions.pop(key)
+        paid = self.payout(position, price, fee)
+        self.cash += paid
+        closed = replace(
+            position,
+            status="CLOSED",
+            exit_price=price,
+            closed_at=at,
+            close_reason=reason,
+            exit_fee=fee,
+            realised_pnl=paid - position.margin - position.entry_fee,
+        )
+        self.peak = max(self.peak, self.equity)
+        return closed
+
+    def snapshot(self, now: float, reason: str) -> SnapshotRecord:
+        self.roll(now)
+        equity = self.equity
+        return SnapshotRecord(
+            at=as_datetime(now),
+            cash=self.cash,
+            margin=self.margin,
+            unrealised=self.unrealised,
+            equity=equity,
+            peak=self.peak,
+            drawdown=self.drawdown,
+            day_start_equity=self.day_start_equity,
+            daily_pnl=equity - self.day_start_equity,
+            open_positions=len(self.positions),
+            reason=reason,
+        )
+
+    # recovery -------------------------------------------------------------------------------
+    @classmethod
+    def rebuild(
+        cls,
+        capital: float,
+        realised: float,
+        open_positions: Iterable[PositionRecord],
+        latest: SnapshotRecord | None,
+        day_start: SnapshotRecord | None,
+        now: float,
+    ) -> Account:
+        """The account as the ledger left it. Cash comes from the positions (capital plus every
+        closed position's net P&L, less what the open ones committed), never from a snapshot, so
+        a snapshot lost to a crash cannot skew it; the peak and the day's start come from the
+        snapshots, since no position row holds them."""
+        account = cls(capital)
+        account.cash = capital + realised
+        for position in open_positions:
+            account.open(position)  # marks start at the entry price until the stream speaks
+        if latest is not None and math.isfinite(latest.peak):
+            account.peak = max(latest.peak, account.equity)
+        account.day = int(now // DAY)
+        account.day_start_equity = day_start.equity if day_start is not None else account.equity
+        return account

@@ -1,0 +1,90 @@
+"""Per-pair volatility for Tier 3: 5-minute log returns from closed 1m candles, a GARCH(1,1)
+model refitted off the event loop, and the one-step variance moved by the GARCH recursion on
+every new return in between.
+
+A refit sees the returns up to the moment it was asked for; the returns that arrive while it
+runs are replayed through the new model when it lands, so no return is counted twice or missed.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+
+import numpy as np
+
+from helios_core.features.streaming import Bar
+from helios_core.risk.garch import VarianceState, VolModel, classify, daily_vol
+
+INTERVAL_S = 300  # the design's 5-minute returns
+
+
+class PairVolatility:
+    def __init__(self, window: int) -> None:
+        self.returns: deque[tuple[int, float]] = deque(maxlen=window)  # (5m bucket start, log return)
+        self.total = 0  # returns ever seen, so a fit knows which ones it did not see
+        self.model: VolModel | None = None
+        self.state: VarianceState | None = None
+        self.fitting = False
+        self._bucket: int | None = None
+        self._close = math.nan
+        self._last: tuple[int, float] | None = None  # the last finished bucket and its close
+
+    def on_bar(self, bar: Bar) -> float | None:
+        """Fold a closed 1m candle; the 5m log return it completes, if any."""
+        bucket = bar.ts - bar.ts % INTERVAL_S
+        out = None
+        if self._bucket is not None and bucket != self._bucket:
+            out = self._finish()
+        self._bucket, self._close = bucket, bar.close
+        if bar.ts % INTERVAL_S == INTERVAL_S - 60:  # the bucket's last minute: it is complete
+            out = self._finish()
+        return out
+
+    def _finish(self) -> float | None:
+        bucket, close = self._bucket, self._close
+        assert bucket is not None  # noqa: S101 -- only called with an open bucket
+        self._bucket = None
+        previous, self._last = self._last, (bucket, close)
+        # A return across a gap would mix several intervals into one and inflate the variance.
+        if previous is None or previous[0] != bucket - INTERVAL_S or not previous[1] > 0 or not close > 0:
+            return None
+        r = math.log(close / previous[1])
+        self.returns.append((bucket, r))
+        self.total += 1
+        if self.state is not None:
+            self.state.update(r)
+        return r
+
+    def fit_input(self) -> tuple[np.ndarray, int]:
+        """The returns a refit should see, and how many returns had been seen when it was asked."""
+        return np.fromiter((r for _, r in self.returns), dtype=float, count=len(self.returns)), self.total
+
+    def install(self, model: VolModel, seen: int) -> None:
+        state = VarianceState.from_model(model)
+        missed = self.total - seen
+        if missed > 0:
+            for _, r in list(self.returns)[-missed:]:
+                state.update(r)
+        self.model, self.state = model, state
+
+    @property
+    def daily_vol(self) -> float:
+        return daily_vol(self.state.variance, INTERVAL_S) if self.state is not None else math.nan
+
+    @property
+    def regime(self) -> str:
+        return classify(self.daily_vol, self.model.regimes) if self.model is not None else "EXTREME"
+
+
+def correlation(a: PairVolatility, b: PairVolatility, min_overlap: int = 100) -> float | None:
+    """Pearson correlation of two pairs' 5m returns over the buckets both have; None when they
+    share too few to say."""
+    left = dict(a.returns)
+    shared = [(left[t], r) for t, r in b.returns if t in left]
+    if len(shared) < min_overlap:
+        return None
+    x, y = np.asarray(shared).T
+    if x.std() == 0 or y.std() == 0:
+        return None
+    return float(np.corrcoef(x, y)[0, 1])
