@@ -6,9 +6,11 @@ the GARCH refit on 30 days of 5m returns; the per-return variance update.
   GARCH model fitted beforehand on the pair's real 5m returns, the ledger on SQLite (WAL) and,
   if reachable, PostgreSQL. The trade tape and the two cases ("together": the ten closing
   trades of a minute handed over at once; "apart": each pair's minute on its own) are those of
-  bench_stream.py. To make decisions trade, the confidence floor is 0.34 (an untrained model
-  is never 0.55 sure; Kelly still needs p > 1/3 at 2:1) and positions time out after 60 s, so
-  every minute a pair's position closes and the next decision may open another. Only
+  bench_stream.py. To make decisions trade, the untrained model leans to BUY (a bias on its
+  output layer; the cost of inference does not depend on the weights) and positions time out
+  after 60 s, so every minute a pair's position closes and the next decision may open another
+  (the daily-loss and drawdown limits are raised to 99%: the fees would otherwise stop all
+  trading within the hour). Only
   decisions that opened a position count: from the moment the closing trade is handed to the
   engine to the commit of the one transaction holding the prediction, its risk decision,
   portfolio check, order, fill, position and snapshot.
@@ -60,10 +62,14 @@ async def decision_run(frame: pd.DataFrame, url: str | None, home: Path, togethe
         live_candles="trades",
         model_window=16,
         database_url=url or "",
-        live_min_confidence=0.34,
         risk_max_hold_s=60.0,
+        # fees and spread on a position a minute eat 5% of the account within the hour: the
+        # daily-loss and drawdown limits would then deny every entry, and there would be no fill
+        # left to time (each limit is still checked on every decision)
+        risk_daily_loss=0.99,
+        risk_max_drawdown=0.99,
     )
-    make_bundle(settings.models_root, window=16)
+    make_bundle(settings.models_root, window=16, lean=0)
     ledger = Ledger(settings.resolved_database_url)
     ledger.migrate()
     engine = Engine(settings, ledger, Registry(settings.models_root), ExchangeClock(), tick_s=0.05)
@@ -74,15 +80,16 @@ async def decision_run(frame: pd.DataFrame, url: str | None, home: Path, togethe
     model = fit(returns_5m(), INTERVAL_S)
     await engine.start(connect=False)
     await engine.set_auto_trading(True)
-    for pair, vol in engine.desk.trader.vol.items():
-        vol.install(model, vol.total)
-        engine.desk.fitted_at[pair] = float("inf")  # no refit during the run
-    for _, minute in list(by_minute)[: LATENCY_MINUTES + 30]:
+    for i, (_, minute) in enumerate(list(by_minute)[: LATENCY_MINUTES + 30]):
         groups = [minute["raw"].tolist()] if together else [g["raw"].tolist() for _, g in minute.groupby("pair")]
         for raws in groups:
             for raw in raws:
                 await engine.on_message(raw, time.perf_counter())
             await engine.drain()
+        if i == 1:  # caught up (no lake here): the volatility model a 30-day history would give
+            for pair, vol in engine.desk.trader.vol.items():
+                vol.install(model, vol.total)
+                engine.desk.fitted_at[pair] = float("inf")  # no refit during the run
     samples = np.asarray(engine.desk.fill_latencies, dtype=float) * 1000
     decisions = sum(s.predictions for s in engine.states.values())
     await engine.close()

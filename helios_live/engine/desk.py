@@ -87,10 +87,13 @@ class Desk:
         trader = self.trader
         if math.isnan(now):
             now = self._now()
-        if not any(p.pair == pair for p in trader.account.positions.values()):
+        held = [p for p in trader.account.positions.values() if p.pair == pair]
+        if not held:
             if price > 0:
                 trader.account.mark(pair, price, now)
             return
+        if all(p.opened_at.timestamp() > now for p in held):
+            return  # history from before the position opened (a restart's warm-up) says nothing of it
         trades = trader.exits(pair, price, now, book, self.mode)
         if trades:
             self.submit(trades, now)
@@ -126,6 +129,8 @@ class Desk:
         if future.exception() is not None:
             self.engine.errors["ledger"] += 1
             log.error("closes not stored: %s", future.exception())
+            for trade in trades:  # held again in memory, as in the ledger: the exit will trigger again
+                self.trader.account.undo_close(trade.position)
             return
         for trade in trades:
             self.fills[trade.position.close_reason or "CLOSE"] += 1
@@ -183,7 +188,7 @@ class Desk:
                 self._executor(), partial(fit, returns, INTERVAL_S)
             )
         except Exception as exc:  # noqa: BLE001 -- a dead fitter must not stop the pair; the old model serves
-            self.shutdown()  # a broken pool is replaced on the next fit
+            self._drop_executor()  # a broken pool is replaced on the next fit
             self.engine.errors["volatility_fit"] += 1
             await self.engine.record("VOLATILITY_FIT_FAILED", pair=pair, error=f"{type(exc).__name__}: {exc}")
             return
@@ -219,6 +224,12 @@ class Desk:
     def shutdown(self) -> None:
         if self._fits is not None:
             self._fits.shutdown(wait=False, cancel_futures=True)
+            self._fits = None
+
+    def _drop_executor(self) -> None:
+        # Other pairs' fits may be queued on it: let them finish (or fail) rather than cancel them.
+        if self._fits is not None:
+            self._fits.shutdown(wait=False, cancel_futures=False)
             self._fits = None
 
 

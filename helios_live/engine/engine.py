@@ -155,6 +155,9 @@ class Engine:
             closed = [t.position.key for t in self.desk.close_all("EMERGENCY")]
             await self.record("EMERGENCY_STOP", reason=reason, closed_positions=closed)
         else:
+            # Clearing acknowledges the loss: the drawdown is measured from here on, or the
+            # drawdown limit that stopped the engine would deny every entry for ever.
+            self.desk.trader.account.reset_peak()
             await self.record("EMERGENCY_STOP_CLEARED", reason=reason)
 
     async def close_position(self, key: str) -> Any:
@@ -168,8 +171,14 @@ class Engine:
         started = time.perf_counter()
         self.desk.check_mode(mode, confirmation)
         if mode != self.desk.mode:
-            await self._run(self.ledger.record_mode, self.desk.mode_record(mode, reason))
+            record = self.desk.mode_record(mode, reason)
+            # Switched before the await: no worker may open a position in the old mode meanwhile.
             previous, self.desk.mode = self.desk.mode, mode
+            try:
+                await self._run(self.ledger.record_mode, record)
+            except BaseException:
+                self.desk.mode = previous
+                raise
             await self.record("MODE", mode=mode, previous=previous, reason=reason)
         return {"mode": self.desk.mode, "switch_ms": round((time.perf_counter() - started) * 1000, 3)}
 
@@ -331,10 +340,9 @@ class Engine:
         if future.exception() is not None:
             self.errors["ledger"] += 1
             log.error("pair %s: prediction not stored: %s", state.pair, future.exception())
-            if record.trade is not None and not self.emergency_stop:
-                # The account now holds a position the ledger does not: trade no further on it.
-                reason = f"trade not recorded: {future.exception()}"
-                self._tasks.append(asyncio.ensure_future(self.set_emergency_stop(True, reason)))
+            if record.trade is not None:
+                # The account must hold only what the ledger shows: forget the opening.
+                self.desk.trader.account.undo_open(record.trade.position)
             return
         prediction_id, latency = future.result()
         if prediction_id is None:

@@ -95,8 +95,11 @@ class LedgerWriter:
                 )
             )
         except Exception as exc:  # handed to each waiting future: the engine reports it per unit
-            for unit in batch:
-                unit.future.set_exception(exc)
+            if len(batch) > 1:  # one bad unit must not take the others down with it
+                for unit in batch:
+                    self._store([unit])
+                return
+            batch[0].future.set_exception(exc)
             return
         done = time.perf_counter()
         for unit, record in zip(batch, records, strict=True):

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import asdict, fields
+from dataclasses import fields
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Select, Table, case, func, insert, select, update
+from sqlalchemy import Connection, Select, Table, bindparam, case, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from helios_live.ledger.models import (
@@ -34,6 +34,12 @@ OPEN, CLOSED = "OPEN", "CLOSED"
 CLOSE_FIELDS = ("status", "exit_price", "closed_at", "close_reason", "exit_fee", "realised_pnl")
 CHECK_FIELDS = ("passed", "violations", "metrics")
 CHILDREN = frozenset({"steps", "risk", "check", "trade"})  # stored in tables of their own
+
+
+def _row(record: Any) -> dict[str, Any]:
+    """A record's fields, shallow: `dataclasses.asdict` deep-copies every value, and on the
+    hot path that copying cost a third of the write (benchmarks/bench_decision.py)."""
+    return {f.name: getattr(record, f.name) for f in fields(record)}
 
 
 def _table(name: str) -> Table:
@@ -68,7 +74,7 @@ def insert_predictions(connection: Connection, records: Sequence[PredictionRecor
     inserted = {(pair, ts, version): row_id for row_id, pair, ts, version in rows}
     ids = [inserted.get((r.pair, r.candle_ts, r.model_version)) for r in records]
     steps = [
-        {"prediction_id": row_id, "position": i, **asdict(step)}
+        {"prediction_id": row_id, "position": i, **_row(step)}
         for record, row_id in zip(records, ids, strict=True)
         if row_id is not None
         for i, step in enumerate(record.steps)
@@ -93,7 +99,7 @@ def insert_decisions(
             "prediction_id": row_id,
             "pair": r.pair,
             "created_at": r.decided_at,
-            **{name: _finite(value) for name, value in asdict(r.risk).items()},
+            **{name: _finite(value) for name, value in _row(r.risk).items()},
         }
         for row_id, r in stored
         if r.risk is not None
@@ -112,7 +118,7 @@ def insert_decisions(
     trades = [(row_id, r.trade) for row_id, r in stored if r.trade is not None]
     _insert(connection, "risk_decisions", risks)
     _insert(connection, "portfolio_checks", checks)
-    _insert(connection, "positions", [{**asdict(t.position), "prediction_id": row_id} for row_id, t in trades])
+    _insert(connection, "positions", [{**_row(t.position), "prediction_id": row_id} for row_id, t in trades])
     return [t for _, t in trades]
 
 
@@ -122,26 +128,27 @@ def close_positions(connection: Connection, closes: Sequence[TradeRecord]) -> li
     # One statement per close: its row count is the only portable proof that it met an OPEN
     # row (psycopg2 reports no reliable count for a batched UPDATE), and closes are rare.
     refused = []
+    statement = (
+        update(Position)
+        .where(Position.key == bindparam("match_key"), Position.status == OPEN)
+        .values({name: bindparam(f"new_{name}") for name in CLOSE_FIELDS})
+    )
     for trade in closes:
         position = trade.position
-        statement = (
-            update(Position)
-            .where(Position.key == position.key, Position.status == OPEN)
-            .values({name: getattr(position, name) for name in CLOSE_FIELDS})
-        )
-        if connection.execute(statement).rowcount != 1:
+        values = {f"new_{name}": getattr(position, name) for name in CLOSE_FIELDS}
+        if connection.execute(statement, {"match_key": position.key, **values}).rowcount != 1:
             refused.append(position.key)
     return refused
 
 
 def insert_trades(connection: Connection, trades: Sequence[TradeRecord]) -> None:
     """Store the trades' orders, then their fills (a fill references its order)."""
-    _insert(connection, "orders", [asdict(t.order) for t in trades])
-    _insert(connection, "fills", [asdict(t.fill) for t in trades if t.fill is not None])
+    _insert(connection, "orders", [_row(t.order) for t in trades])
+    _insert(connection, "fills", [_row(t.fill) for t in trades if t.fill is not None])
 
 
 def insert_snapshots(connection: Connection, snapshots: Sequence[SnapshotRecord]) -> None:
-    _insert(connection, "portfolio_snapshots", [asdict(s) for s in snapshots])
+    _insert(connection, "portfolio_snapshots", [_row(s) for s in snapshots])
 
 
 def open_positions(connection: Connection) -> list[PositionRecord]:

@@ -37,6 +37,7 @@ class Account:
         self.cash = capital
         self.positions: dict[str, PositionRecord] = {}
         self.marks: dict[str, float] = {}
+        self.marked: dict[str, float] = {}  # when each mark was taken
         self.peak = capital
         self.day = -1  # the UTC day (epoch days) `day_start_equity` belongs to
         self.day_start_equity = capital
@@ -56,7 +57,7 @@ class Account:
 
     @property
     def drawdown(self) -> float:
-        return (self.peak - self.equity) / self.peak if self.peak > 0 else 0.0
+        return max(0.0, (self.peak - self.equity) / self.peak) if self.peak > 0 else 0.0
 
     def view(self, sectors: dict[str, str]) -> PortfolioView:
         exposures = tuple(
@@ -66,14 +67,18 @@ class Account:
 
     # changes --------------------------------------------------------------------------------
     def mark(self, pair: str, price: float, now: float) -> None:
-        """A new price: the peak follows equity up, and a new UTC day resets the day's start."""
+        """A new price: the peak follows equity up, and a new UTC day resets the day's start.
+        A price older than the pair's latest (history replayed after a restart) moves nothing."""
+        if now < self.marked.get(pair, -math.inf):
+            return
+        self.marked[pair] = now
         self.marks[pair] = price
         self.roll(now)
         self.peak = max(self.peak, self.equity)
 
     def roll(self, now: float) -> None:
         day = int(now // DAY)
-        if day != self.day:
+        if day > self.day:  # forward only: an old timestamp must not reopen yesterday
             self.day = day
             self.day_start_equity = self.equity
 
@@ -84,9 +89,28 @@ class Account:
         cost = position.margin + position.entry_fee
         if cost > self.cash:
             raise ValueError(f"position {position.key} needs {cost:.2f} but the account holds {self.cash:.2f} cash")
+        if position.key in self.positions:
+            raise ValueError(f"position {position.key} is already open")
         self.cash -= cost
         self.positions[position.key] = position
         self.marks.setdefault(position.pair, position.entry_price)
+        self.peak = max(self.peak, self.equity)
+
+    def reset_peak(self) -> None:
+        self.peak = self.equity
+
+    def undo_open(self, position: PositionRecord) -> None:
+        """Forget an opening the ledger did not store: the account must not hold what it cannot show."""
+        if self.positions.pop(position.key, None) is not None:
+            self.cash += position.margin + position.entry_fee
+
+    def undo_close(self, closed: PositionRecord) -> None:
+        """Reopen a position whose close the ledger did not store; its exit triggers again."""
+        paid = (closed.realised_pnl or 0.0) + closed.margin + closed.entry_fee
+        self.cash -= paid
+        self.positions[closed.key] = replace(
+            closed, status="OPEN", exit_price=None, closed_at=None, close_reason=None, exit_fee=0.0, realised_pnl=None
+        )
 
     def payout(self, position: PositionRecord, price: float, fee: float) -> float:
         return max(0.0, position.margin + gross_pnl(position, price) - fee)
@@ -146,5 +170,8 @@ class Account:
         if latest is not None and math.isfinite(latest.peak):
             account.peak = max(latest.peak, account.equity)
         account.day = int(now // DAY)
-        account.day_start_equity = day_start.equity if day_start is not None else account.equity
+        if latest is not None and int(latest.at.timestamp() // DAY) == account.day:
+            account.day_start_equity = latest.day_start_equity
+        else:
+            account.day_start_equity = day_start.equity if day_start is not None else account.equity
         return account

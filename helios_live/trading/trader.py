@@ -139,7 +139,10 @@ class Trader:
         else:
             price = self.account.marks.get(pair, 0.0)
         trades = []
-        for position in [p for p in self.account.positions.values() if p.pair == pair]:
+        # A position is judged only on prices after it opened (a restart replays older history).
+        for position in [
+            p for p in self.account.positions.values() if p.pair == pair and p.opened_at.timestamp() <= now
+        ]:
             reason = self.exit_reason(position, price, now)
             if reason is not None:
                 trades.append(self.close(position.key, reason, now, book, mode))

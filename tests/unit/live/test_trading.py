@@ -158,3 +158,29 @@ def test_the_account_rebuilds_its_cash_from_positions_not_snapshots() -> None:
 
     assert rebuilt.cash == pytest.approx(trader.account.cash)
     assert set(rebuilt.positions) == {kept}
+
+
+def test_history_from_before_an_opening_neither_closes_it_nor_moves_the_account() -> None:
+    trader = _trader()
+    key = _open(trader)
+    peak, day_start = trader.account.peak, trader.account.day_start_equity
+
+    # a restart replays the days before the position: far below its stop, and a day earlier
+    assert trader.exits("BTCZAR", 50.0, NOW - 86_400, None, "PAPER") == []
+    trader.account.mark("BTCZAR", 500.0, NOW - 3_600)
+
+    assert key in trader.account.positions
+    assert trader.account.marks["BTCZAR"] == 100.0 and trader.account.peak == peak
+    assert trader.account.day_start_equity == day_start
+
+
+def test_an_unrecorded_opening_or_close_is_undone_in_memory() -> None:
+    trader = _trader()
+    key = _open(trader)
+    position = trader.account.positions[key]
+    trade = trader.close(key, "MANUAL", NOW + 5, None, "PAPER")
+    trader.account.undo_close(trade.position)
+
+    assert trader.account.positions[key] == position
+    trader.account.undo_open(position)
+    assert not trader.account.positions and trader.account.cash == pytest.approx(100_000.0)

@@ -130,7 +130,7 @@ def test_the_drawdown_hard_stop_triggers_the_emergency_stop(tmp_path: Path) -> N
         await _trade(engine, live, 30)
         (position,) = engine.desk.trader.account.positions.values()
         # the market gaps 30% down through the stop: the leveraged long loses more than 1% of equity
-        await engine.desk.on_price("BTCPERP", position.entry_price * 0.7, position.opened_at.timestamp() + 1, None)
+        await engine.desk.on_price("BTCPERP", position.entry_price * 0.7, engine.clock.now() + 1, None)
         await engine.drain()
         await engine.close()
 
