@@ -37,7 +37,7 @@ import pandas as pd
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from benchmarks.bench_stream import LATENCY_MINUTES, PAIRS, each_case, messages, tape  # noqa: E402
+from benchmarks.bench_stream import PAIRS, each_case, milliseconds, replay, tape  # noqa: E402
 from helios_core.risk.garch import VarianceState, fit  # noqa: E402
 from helios_live.clock import ExchangeClock  # noqa: E402
 from helios_live.engine.engine import Engine  # noqa: E402
@@ -73,36 +73,24 @@ async def decision_run(frame: pd.DataFrame, url: str | None, home: Path, togethe
     ledger = Ledger(settings.resolved_database_url)
     ledger.migrate()
     engine = Engine(settings, ledger, Registry(settings.models_root), ExchangeClock(), tick_s=0.05)
-    feeds = [messages(frame, pair, 97 * i, pd.Timedelta(days=400)) for i, pair in enumerate(PAIRS)]
-    for i, feed in enumerate(feeds):
-        feed["pair"] = i
-    by_minute = pd.concat(feeds).groupby("minute")
     model = fit(returns_5m(), INTERVAL_S)
-    await engine.start(connect=False)
-    await engine.set_auto_trading(True)
-    for i, (_, minute) in enumerate(list(by_minute)[: LATENCY_MINUTES + 30]):
-        groups = [minute["raw"].tolist()] if together else [g["raw"].tolist() for _, g in minute.groupby("pair")]
-        for raws in groups:
-            for raw in raws:
-                await engine.on_message(raw, time.perf_counter())
-            await engine.drain()
-        if i == 1:  # caught up (no lake here): the volatility model a 30-day history would give
+
+    def install(minute: int) -> None:
+        if minute == 1:  # caught up (no lake here): the volatility model a 30-day history would give
             for pair, vol in engine.desk.trader.vol.items():
                 vol.install(model, vol.total)
                 engine.desk.fitted_at[pair] = float("inf")  # no refit during the run
-    samples = np.asarray(engine.desk.fill_latencies, dtype=float) * 1000
+
+    await engine.start(connect=False)
+    await engine.set_auto_trading(True)
+    await replay(engine, frame, together, install)
+    samples = list(engine.desk.fill_latencies)
     decisions = sum(s.predictions for s in engine.states.values())
     await engine.close()
     ledger.close()
-    if not samples.size:
+    if not samples:
         raise SystemExit("no decision opened a position: the benchmark measured nothing")
-    return {
-        "decisions": decisions,
-        "fills": int(samples.size),
-        "p50_ms": round(float(np.percentile(samples, 50)), 3),
-        "p99_ms": round(float(np.percentile(samples, 99)), 3),
-        "max_ms": round(float(samples.max()), 3),
-    }
+    return {"decisions": decisions, "fills": len(samples), **milliseconds(samples)}
 
 
 def refit_and_update() -> dict[str, float]:

@@ -27,7 +27,7 @@ import platform
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable, Coroutine, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -109,24 +109,37 @@ async def latency_run(frame: pd.DataFrame, url: str | None, home: Path, together
     ledger = Ledger(settings.resolved_database_url)
     ledger.migrate()
     engine = Engine(settings, ledger, Registry(settings.models_root), ExchangeClock(), tick_s=0.05)
+    await engine.start(connect=False)
+    await replay(engine, frame, together)
+    samples = engine.latencies
+    predictions = sum(s.predictions for s in engine.states.values())
+    await engine.close()
+    ledger.close()
+    return {"predictions": predictions, **milliseconds(samples)}
+
+
+async def replay(
+    engine: Engine, frame: pd.DataFrame, together: bool, after_minute: Callable[[int], None] | None = None
+) -> None:
+    """The tape for the 10 pairs (at 10 offsets), minute by minute, through the engine's handler."""
     feeds = [messages(frame, pair, 97 * i, pd.Timedelta(days=400)) for i, pair in enumerate(PAIRS)]
     for i, feed in enumerate(feeds):
         feed["pair"] = i
     by_minute = pd.concat(feeds).groupby("minute")
-    await engine.start(connect=False)
-    for _, minute in list(by_minute)[: LATENCY_MINUTES + 30]:
+    for i, (_, minute) in enumerate(list(by_minute)[: LATENCY_MINUTES + 30]):
         # together: the ten closing trades arrive at once; apart: each pair's minute arrives alone
         groups = [minute["raw"].tolist()] if together else [g["raw"].tolist() for _, g in minute.groupby("pair")]
         for raws in groups:
             for raw in raws:
                 await engine.on_message(raw, time.perf_counter())
             await engine.drain()
-    samples = np.asarray(engine.latencies, dtype=float) * 1000
-    predictions = sum(s.predictions for s in engine.states.values())
-    await engine.close()
-    ledger.close()
+        if after_minute is not None:
+            after_minute(i)
+
+
+def milliseconds(seconds: Iterable[float]) -> dict[str, float]:
+    samples = np.asarray(list(seconds), dtype=float) * 1000
     return {
-        "predictions": predictions,
         "p50_ms": round(float(np.percentile(samples, 50)), 3),
         "p99_ms": round(float(np.percentile(samples, 99)), 3),
         "max_ms": round(float(samples.max()), 3),

@@ -4,6 +4,9 @@ is under test here, not the model's skill)."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,6 +20,7 @@ from helios_dagster.ml.export import export_onnx
 from helios_dagster.ml.model import PRESETS, HeliosNet
 from helios_live.models.registry import Registry
 from helios_live.settings import HeliosSettings
+from tests.conftest import REPO
 
 
 def make_bundle(
@@ -91,3 +95,17 @@ def live_settings(home: Path, **overrides: Any) -> HeliosSettings:
         "risk_fit_process": False,  # a spawned fitter costs seconds per engine; the service itself uses one
     }
     return HeliosSettings.model_validate({**values, **overrides})
+
+
+def serve(env: dict[str, str], *, capture: bool = True) -> subprocess.Popen[str]:
+    """`helios live serve` as a process configured by `env`; without `capture` its logs are
+    dropped (a long run would fill a pipe nobody reads and stall the service)."""
+    output = subprocess.PIPE if capture else subprocess.DEVNULL
+    return subprocess.Popen(  # noqa: S603 -- our own CLI with fixed arguments
+        [sys.executable, "-m", "helios_live.cli", "serve"],
+        cwd=REPO,
+        env=os.environ | env,
+        stdout=output,
+        stderr=output,
+        text=True,
+    )

@@ -201,10 +201,10 @@ class Desk:
             source=model.source,
             reason=model.reason,
             returns=model.n,
-            daily_vol=_finite(vol.daily_vol),
+            daily_vol=finite_or_none(vol.daily_vol),
             regime=vol.regime,
-            alpha=_finite(model.alpha),
-            beta=_finite(model.beta),
+            alpha=finite_or_none(model.alpha),
+            beta=finite_or_none(model.beta),
         )
 
     def prepare(self) -> None:
@@ -239,7 +239,7 @@ def _ready() -> bool:
     return True
 
 
-def _finite(value: float) -> float | None:
+def finite_or_none(value: float) -> float | None:
     return value if math.isfinite(value) else None
 
 

@@ -26,7 +26,7 @@ from helios_live.engine import catchup
 from helios_live.engine.broadcast import Broadcaster
 from helios_live.engine.catchup import DISCONNECTED
 from helios_live.engine.chain import Context, Gate, PassThroughApproval, Signal, Step, run_chain
-from helios_live.engine.desk import Desk
+from helios_live.engine.desk import Desk, finite_or_none
 from helios_live.engine.pair import Catchup, PairState, Pending
 from helios_live.engine.writer import LedgerWriter
 from helios_live.inference import Batcher, Predictor, load
@@ -270,7 +270,7 @@ class Engine:
             state.book = item
             return
         elif item == DISCONNECTED:
-            state.catchup = Catchup(resume_from=_finite(state.builder.discard_open()))
+            state.catchup = Catchup(resume_from=finite_or_none(state.builder.discard_open()))
             return
         else:
             return
@@ -420,10 +420,6 @@ def _done(prediction_id: int) -> Future[tuple[int | None, float | None]]:
     future: Future[tuple[int | None, float | None]] = Future()
     future.set_result((prediction_id, None))
     return future
-
-
-def _finite(value: float) -> float | None:
-    return value if math.isfinite(value) else None
 
 
 def _public(record: PredictionRecord) -> dict[str, Any]:

@@ -13,6 +13,7 @@ import math
 from collections.abc import Iterable
 from dataclasses import replace
 from datetime import datetime
+from typing import Any
 
 from helios_core.risk.limits import Exposure, PortfolioView
 from helios_live.clock import as_datetime
@@ -131,22 +132,24 @@ class Account:
         self.peak = max(self.peak, self.equity)
         return closed
 
+    def figures(self) -> dict[str, Any]:
+        """The portfolio now, as a snapshot records it."""
+        equity = self.equity
+        return {
+            "cash": self.cash,
+            "margin": self.margin,
+            "unrealised": self.unrealised,
+            "equity": equity,
+            "peak": self.peak,
+            "drawdown": self.drawdown,
+            "day_start_equity": self.day_start_equity,
+            "daily_pnl": equity - self.day_start_equity,
+            "open_positions": len(self.positions),
+        }
+
     def snapshot(self, now: float, reason: str) -> SnapshotRecord:
         self.roll(now)
-        equity = self.equity
-        return SnapshotRecord(
-            at=as_datetime(now),
-            cash=self.cash,
-            margin=self.margin,
-            unrealised=self.unrealised,
-            equity=equity,
-            peak=self.peak,
-            drawdown=self.drawdown,
-            day_start_equity=self.day_start_equity,
-            daily_pnl=equity - self.day_start_equity,
-            open_positions=len(self.positions),
-            reason=reason,
-        )
+        return SnapshotRecord(at=as_datetime(now), reason=reason, **self.figures())
 
     # recovery -------------------------------------------------------------------------------
     @classmethod

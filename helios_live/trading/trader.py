@@ -7,7 +7,6 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any
 
 from helios_core.risk.limits import Limits
 from helios_core.risk.sizing import SizingConfig
@@ -73,17 +72,25 @@ class Trader:
         self.config = config
         self.account = account or Account(config.capital)
         self.vol = {p: PairVolatility(config.garch_window) for p in pairs}
+        self._correlations: dict[tuple[str, str], tuple[tuple[int, int], float | None]] = {}
 
     @property
     def sectors(self) -> dict[str, str]:
         return dict(self.config.sectors)
 
     def correlation(self, a: str, b: str) -> float | None:
+        """Cached until either pair has a new return: the guard asks on every decision, against
+        every open position, and a 30-day correlation only moves every five minutes."""
         if a == b:
             return 1.0
         if a not in self.vol or b not in self.vol:
             return None
-        return correlation(self.vol[a], self.vol[b])
+        seen = (self.vol[a].total, self.vol[b].total)
+        cached = self._correlations.get((a, b))
+        if cached is None or cached[0] != seen:
+            cached = (seen, correlation(self.vol[a], self.vol[b]))
+            self._correlations[(a, b)] = cached
+        return cached[1]
 
     # entries --------------------------------------------------------------------------------
     def open(
@@ -172,20 +179,6 @@ class Trader:
 
     def snapshot(self, now: float, reason: str) -> SnapshotRecord:
         return self.account.snapshot(now, reason)
-
-    def summary(self) -> dict[str, Any]:
-        a = self.account
-        return {
-            "cash": a.cash,
-            "margin": a.margin,
-            "unrealised": a.unrealised,
-            "equity": a.equity,
-            "peak": a.peak,
-            "drawdown": a.drawdown,
-            "day_start_equity": a.day_start_equity,
-            "daily_pnl": a.equity - a.day_start_equity,
-            "open_positions": len(a.positions),
-        }
 
 
 def _mid(book: Book | None, now: float, config: PaperConfig) -> float | None:

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -15,25 +12,13 @@ import pytest
 
 from helios_live.demo import free_port
 from helios_live.ledger import Ledger
-from tests.conftest import REPO
-from tests.live_support import make_bundle
+from tests.live_support import make_bundle, serve
 
 pytestmark = pytest.mark.integration
 
 
-def _serve(env: dict[str, str]) -> subprocess.Popen[str]:
-    return subprocess.Popen(  # noqa: S603 -- our own CLI with fixed arguments
-        [sys.executable, "-m", "helios_live.cli", "serve"],
-        cwd=REPO,
-        env=os.environ | env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
 def test_serve_refuses_to_start_open_to_the_network_without_a_token(tmp_path: Path) -> None:
-    process = _serve({"HELIOS_HOME": str(tmp_path), "HELIOS_API_HOST": "0.0.0.0"})  # noqa: S104 -- refused
+    process = serve({"HELIOS_HOME": str(tmp_path), "HELIOS_API_HOST": "0.0.0.0"})  # noqa: S104 -- refused
 
     _, stderr = process.communicate(timeout=60)
 
@@ -44,7 +29,7 @@ def test_serve_refuses_to_start_open_to_the_network_without_a_token(tmp_path: Pa
 def test_serve_runs_the_engine_logs_json_and_stops_cleanly(tmp_path: Path) -> None:
     make_bundle(tmp_path / "models")
     port = free_port()
-    process = _serve(
+    process = serve(
         {
             "HELIOS_HOME": str(tmp_path),
             "HELIOS_API_PORT": str(port),

@@ -5,10 +5,7 @@ nothing lost and nothing done twice."""
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -23,9 +20,9 @@ from helios_live.data.lake import Lake
 from helios_live.demo import free_port
 from helios_live.simulator.exchange import ExchangeSimulator
 from helios_live.simulator.valr_rest import Recorded
-from tests.conftest import REPO, sample
+from tests.conftest import sample
 from tests.ledger_support import temporary_database
-from tests.live_support import make_bundle
+from tests.live_support import make_bundle, serve
 
 pytestmark = pytest.mark.integration
 BTC = "BTC-PERP_1m_2021-12-31_2022-02-01.parquet"
@@ -68,16 +65,6 @@ class Simulator:
 
     def resume(self) -> None:
         self.loop.call_soon_threadsafe(self.sim.resume)
-
-
-def _serve(env: dict[str, str]) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(  # noqa: S603 -- our own CLI with fixed arguments
-        [sys.executable, "-m", "helios_live.cli", "serve"],
-        cwd=REPO,
-        env=os.environ | env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
 
 
 def _until(condition: Callable[[], bool], timeout_s: float = 90.0) -> None:
@@ -125,7 +112,7 @@ def test_a_killed_service_rebuilds_its_positions_and_account_from_the_ledger(tmp
             "HELIOS_TRADING_CAPITAL": str(CAPITAL),
             "HELIOS_RISK_MAX_HOLD_S": "300",  # a position lives five minutes: many open and close
         }
-        first = _serve(env)
+        first = serve(env, capture=False)
         try:
             _until(lambda: _up(base), 120)
             httpx.post(f"{base}/api/autonomous-engine/auto-trading/enable", headers=AUTH, timeout=10)
@@ -149,7 +136,7 @@ def test_a_killed_service_rebuilds_its_positions_and_account_from_the_ledger(tmp
             "predictions": scalar("SELECT count(*) FROM predictions"),
         }
 
-        second = _serve(env)
+        second = serve(env, capture=False)
         try:
             _until(lambda: _up(base), 120)
 

@@ -148,7 +148,7 @@ async def portfolio(engine: EngineDep) -> dict[str, Any]:
     limits = trader.config.limits
     return {
         "mode": engine.mode,
-        **trader.summary(),
+        **trader.account.figures(),
         "capital": trader.config.capital,
         "limits": {name: getattr(limits, name) for name in limits.__dataclass_fields__},
         "fills": dict(engine.desk.fills),
