@@ -12,6 +12,8 @@ import asyncio
 import logging
 import math
 import multiprocessing
+import os
+import threading
 import time
 from collections import Counter, deque
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
@@ -60,8 +62,7 @@ class Desk:
         """Rebuild the mode, the account and open positions from the ledger, as a crash left them."""
         ledger = self.engine.ledger
         self.mode = ledger.mode()
-        now = self.engine.clock.now()
-        now = time.time() if math.isnan(now) else now
+        now = self._now()
         totals = ledger.account()
         account = Account.rebuild(
             self.config.capital,
@@ -87,18 +88,11 @@ class Desk:
         trader = self.trader
         if math.isnan(now):
             now = self._now()
-        held = [p for p in trader.account.positions.values() if p.pair == pair]
-        if not held:
-            if price > 0:
-                trader.account.mark(pair, price, now)
-            return
-        if all(p.opened_at.timestamp() > now for p in held):
-            return  # history from before the position opened (a restart's warm-up) says nothing of it
         trades = trader.exits(pair, price, now, book, self.mode)
         if trades:
             self.submit(trades, now)
         limit = self.config.limits.max_drawdown
-        if trader.account.drawdown >= limit and not self.engine.emergency_stop:
+        if (trades or trader.account.positions) and trader.account.drawdown >= limit and not self.engine.emergency_stop:
             await self.engine.set_emergency_stop(
                 True, f"drawdown {trader.account.drawdown:.2%} reached the {limit:.0%} hard stop"
             )
@@ -216,7 +210,12 @@ class Desk:
         if self._fits is None:
             if self.engine.settings.risk_fit_process:
                 # A fit holds the GIL for much of its run: in a thread it would stall the event loop.
-                self._fits = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+                self._fits = ProcessPoolExecutor(
+                    1,
+                    mp_context=multiprocessing.get_context("spawn"),
+                    initializer=_exit_with,
+                    initargs=(os.getpid(),),
+                )
             else:
                 self._fits = ThreadPoolExecutor(1, thread_name_prefix="garch")
         return self._fits
@@ -231,6 +230,18 @@ class Desk:
         if self._fits is not None:
             self._fits.shutdown(wait=False, cancel_futures=False)
             self._fits = None
+
+
+def _exit_with(parent: int) -> None:
+    """In the fitter: leave when the service is gone. A service killed outright (SIGKILL, OOM)
+    cannot shut its pool down, and the fitter would otherwise live on as an orphan."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
 def _ready() -> bool:

@@ -140,16 +140,20 @@ class Trader:
 
     # exits ----------------------------------------------------------------------------------
     def exits(self, pair: str, price: float, now: float, book: Book | None, mode: str) -> list[TradeRecord]:
-        """A new price (or a tick of the clock) for `pair`: close whatever it triggers."""
+        """A new price (or a tick of the clock) for `pair`: close whatever it triggers.
+
+        A position is judged only on prices after it opened, and history from before all of the
+        pair's positions (a restart's warm-up replays days of it) moves nothing at all."""
+        held = [p for p in self.account.positions.values() if p.pair == pair]
+        live = [p for p in held if p.opened_at.timestamp() <= now]
+        if held and not live:
+            return []
         if price > 0:
             self.account.mark(pair, price, now)
         else:
             price = self.account.marks.get(pair, 0.0)
         trades = []
-        # A position is judged only on prices after it opened (a restart replays older history).
-        for position in [
-            p for p in self.account.positions.values() if p.pair == pair and p.opened_at.timestamp() <= now
-        ]:
+        for position in live:
             reason = self.exit_reason(position, price, now)
             if reason is not None:
                 trades.append(self.close(position.key, reason, now, book, mode))
