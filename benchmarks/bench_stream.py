@@ -38,12 +38,13 @@ import psycopg2
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from helios_live.clock import ExchangeClock  # noqa: E402 -- after the path set-up above
 from helios_live.engine.engine import Engine  # noqa: E402
+
+from helios_core.bars import CandleBuilder  # noqa: E402
+from helios_live.clock import ExchangeClock  # noqa: E402 -- after the path set-up above
 from helios_live.ledger import Ledger  # noqa: E402
 from helios_live.models.registry import Registry  # noqa: E402
-from helios_live.stream.candles import CandleBuilder  # noqa: E402
-from helios_live.stream.events import Parser, Trade  # noqa: E402
+from helios_live.venues.valr.wire import Parser, Trade  # noqa: E402
 from tests.ledger_support import temporary_database  # noqa: E402
 from tests.live_support import live_settings, make_bundle, trade_message  # noqa: E402
 

@@ -60,3 +60,8 @@ class Timeframe:
             if self.seconds % size == 0:
                 return f"{self.seconds // size}{unit}"
         return f"{self.seconds}s"
+
+
+def as_datetime(ts: float) -> datetime:
+    """The aware UTC datetime of epoch seconds `ts` (a conversion, not a clock read)."""
+    return datetime.fromtimestamp(ts, UTC)

@@ -32,7 +32,7 @@ DEMO_TRAINING = {"train_pairs": ("BTCPERP",), "train_max_epochs": 4, "train_fold
 
 def run_demo(settings: HeliosSettings, instance: dg.DagsterInstance) -> None:
     started = time.perf_counter()
-    settings = settings.model_copy(update={"reference_pair": SAMPLE_REFERENCE, **DEMO_TRAINING})
+    settings = settings.replace(reference_pair=SAMPLE_REFERENCE, **DEMO_TRAINING)
     source = FileSource(directory=settings.file_dir)
     resource = market_data_from(settings, kind="file", file_dir=str(settings.file_dir))
     pairs = sorted((p for p in source.pairs if p in settings.pairs), key=lambda p: p != SAMPLE_REFERENCE)
@@ -50,7 +50,7 @@ def run_demo(settings: HeliosSettings, instance: dg.DagsterInstance) -> None:
     for line in coverage_table(lake_coverage(settings.lake_root)):
         typer.echo(f"  {line}")
     _print_dataset(Lake(settings.lake_root), pairs, settings)
-    typer.echo(f"\nTraining the {settings.model_preset} model on {', '.join(settings.train_pairs)} ...")
+    typer.echo(f"\nTraining the {settings.model.preset} model on {', '.join(settings.train.pairs)} ...")
     training = run_training(settings, instance, verbose=False)
     checks["model"] = training.checks
     _print_model(Registry(settings.models_root))
@@ -66,8 +66,8 @@ def run_demo(settings: HeliosSettings, instance: dg.DagsterInstance) -> None:
 
 
 def _print_dataset(store: Lake, pairs: list[str], settings: HeliosSettings) -> None:
-    up, down = f"{settings.label_up:.1%}", f"{settings.label_down:.1%}"
-    label = f"{settings.label_candles} x {settings.label_timeframe}, +{up}/-{down}"
+    up, down = f"{settings.label.up:.1%}", f"{settings.label.down:.1%}"
+    label = f"{settings.label.candles} x {settings.label.timeframe}, +{up}/-{down}"
     typer.echo(f"\nTraining dataset: look-ahead labels ({label}) and feature coverage (share of valid values)")
     header = f"  {'pair':<8}{'base':>5}{'rows':>8}{'BUY':>7}{'SELL':>7}{'HOLD':>8}{'none':>6}"
     typer.echo(header + "".join(f"{tf:>7}" for tf in TIMEFRAMES))

@@ -9,8 +9,9 @@ from pydantic import Field
 
 from helios_core.errors import ConfigurationError
 from helios_live.data.lake import Lake
-from helios_live.data.sources import FileSource, MarketDataSource, ValrRestSource
+from helios_live.data.sources import FileSource, MarketDataSource
 from helios_live.settings import HeliosSettings
+from helios_live.venues.valr.rest import ValrRestSource
 
 
 class LakeResource(dg.ConfigurableResource):
@@ -47,9 +48,9 @@ def market_data_from(settings: HeliosSettings, **overrides: object) -> MarketDat
     fields: dict[str, object] = {
         "kind": settings.source,
         "file_dir": str(settings.file_dir),
-        "valr_base_url": settings.valr_base_url,
-        "timeout_s": settings.http_timeout_s,
-        "max_retries": settings.http_max_retries,
+        "valr_base_url": settings.valr.base_url,
+        "timeout_s": settings.http.timeout_s,
+        "max_retries": settings.http.max_retries,
     }
     fields.update(overrides)
     # Rebuilding a VALR day from its trades costs ~100 paged requests per pair-day, so the

@@ -11,9 +11,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from pydantic import ValidationError
 
 from helios_core.errors import HeliosError
-from helios_live.settings import HeliosSettings, load_settings
+from helios_live.settings import HeliosSettings, load_settings, problems
 
 live_app = typer.Typer(
     help="The live service: serve the engine and its REST API, or run the exchange simulator.",
@@ -66,15 +67,15 @@ def serve(
 
     overrides = {k: v for k, v in {"api_host": host, "api_port": port}.items() if v is not None}
     try:
-        settings = HeliosSettings.model_validate({**_settings().model_dump(), **overrides})
-    except ValueError as exc:
-        typer.echo(f"error: {exc}", err=True)
+        settings = _settings().replace(**overrides)
+    except ValidationError as exc:
+        typer.echo(f"error: invalid configuration: {problems(exc)}", err=True)
         raise typer.Exit(2) from exc
     configure_logging()
     uvicorn.run(
         create_app(settings),
-        host=settings.api_host,
-        port=settings.api_port,
+        host=settings.api.host,
+        port=settings.api.port,
         log_config=None,
         timeout_graceful_shutdown=10,  # event-stream clients must not keep a stopping service alive
     )
@@ -89,7 +90,7 @@ def simulate(
     rest_port: Annotated[int, typer.Option(help="REST port (VALR public API + /sim control).")] = 8766,
 ) -> None:
     """Replay recorded market data as a VALR exchange on 127.0.0.1 (WebSocket + REST)."""
-    from helios_live.simulator.exchange import ExchangeSimulator, load_recorded, run_simulator
+    from helios_live.venues.valr.simulator.exchange import ExchangeSimulator, load_recorded, run_simulator
 
     recorded = load_recorded(data, [p.strip() for p in pairs.split(",") if p.strip()] or None)
 

@@ -29,10 +29,10 @@ import websockets
 
 from helios_live.api.app import create_app
 from helios_live.data.lake import Lake
+from helios_live.data.recorded import Recorded
 from helios_live.models.registry import Registry
 from helios_live.settings import HeliosSettings
-from helios_live.simulator.exchange import ExchangeSimulator
-from helios_live.simulator.valr_rest import Recorded
+from helios_live.venues.valr.simulator.exchange import ExchangeSimulator
 
 SPEED = 600.0  # a simulated minute every 0.1 s
 RECENT_DAYS = 4  # the end of the month: the model's held-out test period
@@ -77,39 +77,36 @@ async def live_demo(settings: HeliosSettings, echo: Callable[[str], None], hours
         ledger = settings.home.resolve() / "demo" / "live.db"
         ledger.parent.mkdir(parents=True, exist_ok=True)
         ledger.unlink(missing_ok=True)
-        service = HeliosSettings.model_validate(
-            {
-                **settings.model_dump(),
-                "live_pairs": (pair,),
-                "live_candles": "buckets",  # the sample has candles, not trades, for this pair
-                "live_clock": "exchange",  # a replay: candles close on the exchange's time
-                "live_ws_url": simulator.ws_url,
-                "valr_base_url": simulator.rest_url,
-                "api_port": free_port(),
-                "api_token": token,
-                "database_url": f"sqlite:///{ledger}",
-                "live_min_confidence": DEMO_MIN_CONFIDENCE,
-            }
+        service = settings.replace(
+            live_pairs=(pair,),
+            live_candles="buckets",  # the sample has candles, not trades, for this pair
+            live_clock="exchange",  # a replay: candles close on the exchange's time
+            live_ws_url=simulator.ws_url,
+            valr_base_url=simulator.rest_url,
+            api_port=free_port(),
+            api_token=token,
+            database_url=f"sqlite:///{ledger}",
+            live_min_confidence=DEMO_MIN_CONFIDENCE,
         )
         server = uvicorn.Server(
-            uvicorn.Config(create_app(service), host="127.0.0.1", port=service.api_port, log_level="warning")
+            uvicorn.Config(create_app(service), host="127.0.0.1", port=service.api.port, log_level="warning")
         )
         serving = asyncio.create_task(server.serve())
-        base = f"http://127.0.0.1:{service.api_port}"
+        base = f"http://127.0.0.1:{service.api.port}"
         echo(
             f"  simulator {simulator.ws_url} replays {pair} from {start:%Y-%m-%d %H:%M} (the most volatile"
             f" {hours:g} hours of the last {RECENT_DAYS} days) at {SPEED:.0f}x; service {base}"
         )
         echo(
             f"  paper trading with auto-trading on; confidence floor {DEMO_MIN_CONFIDENCE} for this demo"
-            f" (default {settings.live_min_confidence}: the demo's small, briefly trained model is rarely that sure)"
+            f" (default {settings.live.min_confidence}: the demo's small, briefly trained model is rarely that sure)"
         )
         try:
             await _until_subscribed(server, base)
             auth = {"Authorization": f"Bearer {token}"}
             async with httpx.AsyncClient(base_url=base, headers=auth) as client:
                 await client.post("/api/autonomous-engine/auto-trading/enable")
-            async with websockets.connect(f"ws://127.0.0.1:{service.api_port}/api/events?token={token}") as events:
+            async with websockets.connect(f"ws://127.0.0.1:{service.api.port}/api/events?token={token}") as events:
                 simulator.resume()
                 await _print_events(events, simulator, echo)
             async with httpx.AsyncClient(base_url=base, headers=auth) as client:

@@ -1,122 +1,333 @@
-"""Typed, frozen settings read from `HELIOS_*` environment variables."""
+"""Typed, frozen settings read from `HELIOS_*` environment variables, grouped per component.
+
+A variable's name is `HELIOS_<GROUP>_<FIELD>` (`HELIOS_RISK_MAX_DRAWDOWN` is `risk.max_drawdown`)
+or `HELIOS_<FIELD>` for the few top-level ones. Keyword arguments take the same flat names
+(`HeliosSettings(risk_max_drawdown=0.1)`), so a test or a caller overrides exactly what an
+operator would set. Each group is checked with the rules of the component it configures: a
+value the component would refuse stops start-up here, naming its variable.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from helios_core.errors import ConfigurationError
 from helios_core.pairs import normalise_pair
+from helios_core.risk.limits import Limits
+from helios_core.risk.sizing import SizingConfig
 from helios_core.timeframes import Timeframe
+from helios_core.trading.fills import FillModel
 
 SAMPLE_PAIRS = ("BTCPERP", "ETHBTC", "LTCBTC", "XMRBTC", "ADABTC", "XRPETH")
 VALR_PAIRS = ("BTCZAR", "ETHZAR", "SOLZAR")
 WEAK_TOKENS = frozenset({"changethis", "changeme", "secret", "token", "password", "admin", "helios"})
+
+PairList = Annotated[tuple[str, ...], NoDecode]
 
 
 def is_loopback(host: str) -> bool:
     return host in ("localhost", "::1") or host.startswith("127.")
 
 
-class HeliosSettings(BaseSettings):
-    """Everything configurable, with embedded defaults that need no services."""
+def _split(value: object) -> object:
+    if isinstance(value, str):
+        return tuple(part.strip() for part in value.split(",") if part.strip())
+    return value
 
-    model_config = SettingsConfigDict(env_prefix="HELIOS_", frozen=True, extra="forbid")
 
-    home: Path = Path(".helios")
-    database_url: str = ""
-    pairs: Annotated[tuple[str, ...], NoDecode] = SAMPLE_PAIRS + VALR_PAIRS
-    timeframes: Annotated[tuple[str, ...], NoDecode] = ("1m", "5m", "15m")
-    source: Literal["file", "valr"] = "file"
-    file_dir: Path = Path("data/sample")
-    valr_base_url: str = "https://api.valr.com"
-    http_timeout_s: float = Field(default=10.0, gt=0)
-    http_max_retries: int = Field(default=5, ge=0, le=20)
-    history_start: date = date(2018, 1, 1)
-    reference_pair: str = "BTCZAR"
-    label_timeframe: str = "5m"
-    label_candles: int = Field(default=12, ge=1, le=10_000)
-    label_up: float = Field(default=0.02, gt=0, lt=1)
-    label_down: float = Field(default=0.02, gt=0, lt=1)
-    barrier_k_up: float = Field(default=2.0, gt=0)
-    barrier_k_down: float = Field(default=2.0, gt=0)
-    model_preset: Literal["small", "base", "large"] = "small"
-    model_window: int = Field(default=16, ge=1, le=1024)
-    train_pairs: Annotated[tuple[str, ...], NoDecode] = ()
-    train_days: int = Field(default=90, ge=1)
-    train_max_epochs: int = Field(default=20, ge=1)
-    train_folds: int = Field(default=3, ge=1, le=20)
-    gate_min_balanced_accuracy: float = Field(default=0.40, ge=0, le=1)
-    gate_max_ece: float = Field(default=0.15, ge=0, le=1)
-    retrain_min_new_rows: int = Field(default=10_000, ge=1)
-    # The live service (helios_live): docs/live.md explains each one.
-    environment: Literal["development", "production"] = "development"
-    api_host: str = "127.0.0.1"
-    api_port: int = Field(default=8000, ge=0, le=65535)
-    api_token: SecretStr = SecretStr("")
-    live_pairs: Annotated[tuple[str, ...], NoDecode] = VALR_PAIRS
-    live_ws_url: str = "wss://api.valr.com/ws/trade"
-    live_candles: Literal["trades", "buckets"] = "trades"
-    live_clock: Literal["system", "exchange"] = "system"
-    live_autostart: bool = True
-    live_close_grace_s: float = Field(default=2.0, ge=0, le=60)
-    live_queue_size: int = Field(default=10_000, ge=10)
-    live_backfill_trades_max_minutes: int = Field(default=120, ge=1)
-    live_warmup_days: int = Field(default=4, ge=1, le=30)
-    live_min_confidence: float = Field(default=0.55, ge=0, le=1)
-    live_model_poll_s: float = Field(default=5.0, gt=0)
-    # Trading: Tier 3 sizing, Tier 5 limits, the paper account (docs/trading.md).
-    trading_capital: float = Field(default=100_000.0, gt=0)
-    valr_api_key: SecretStr = SecretStr("")
-    valr_api_secret: SecretStr = SecretStr("")
-    risk_garch_days: int = Field(default=30, ge=1, le=365)
-    risk_refit_s: float = Field(default=4 * 3600.0, gt=0)
-    risk_fit_process: bool = True
-    risk_fractional_kelly: float = Field(default=0.25, gt=0, le=1)
-    risk_reward_ratio: float = Field(default=2.0, gt=0)
-    risk_max_leverage: float = Field(default=3.0, ge=1, le=10)
-    risk_max_hold_s: float = Field(default=86_400.0, gt=0)
-    risk_max_drawdown: float = Field(default=0.15, gt=0, lt=1)
-    risk_daily_loss: float = Field(default=0.05, gt=0, lt=1)
-    risk_max_open_positions: int = Field(default=10, ge=1)
-    risk_max_position: float = Field(default=0.20, gt=0, le=1)
-    risk_max_sector_exposure: float = Field(default=0.60, gt=0, le=10)
-    risk_max_correlation: float = Field(default=0.90, gt=0, le=1)
-    risk_max_portfolio_leverage: float = Field(default=3.0, gt=0, le=10)
-    risk_sectors: dict[str, str] = Field(default_factory=dict)
-    paper_taker_fee: float = Field(default=0.0035, ge=0, lt=0.1)
-    paper_maker_fee: float = Field(default=0.0018, gt=-0.01, lt=0.1)
-    paper_slippage_bps: float = Field(default=5.0, ge=0, le=1000)
-    paper_book_max_age_s: float = Field(default=10.0, gt=0)
-    portfolio_snapshot_s: float = Field(default=60.0, gt=0)
+def _pairs(value: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(normalise_pair(p) for p in value))
 
-    @field_validator("pairs", "timeframes", "train_pairs", "live_pairs", mode="before")
+
+def _built(group: str, build: Any, names: Mapping[str, str]) -> None:
+    """Build a component's own configuration; its refusal names the variable behind the field."""
+    try:
+        build()
+    except ValueError as exc:
+        field = str(exc).split(" ", 1)[0]
+        variable = f"HELIOS_{group}_{names.get(field, field)}".upper()
+        raise ValueError(f"{variable}: {exc}") from exc
+
+
+class Group(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class ApiSettings(Group):
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+    token: SecretStr = SecretStr("")
+
+
+class HttpSettings(Group):
+    timeout_s: float = Field(default=10.0, gt=0)
+    max_retries: int = Field(default=5, ge=0, le=20)
+
+
+class ValrSettings(Group):
+    base_url: str = "https://api.valr.com"
+    api_key: SecretStr = SecretStr("")
+    api_secret: SecretStr = SecretStr("")
+
+    @field_validator("base_url")
     @classmethod
-    def _split(cls, value: object) -> object:
-        if isinstance(value, str):
-            return tuple(part.strip() for part in value.split(",") if part.strip())
-        return value
+    def _url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
+
+    @property
+    def credentials(self) -> bool:
+        return bool(self.api_key.get_secret_value() and self.api_secret.get_secret_value())
+
+
+class LabelSettings(Group):
+    timeframe: str = "5m"
+    candles: int = Field(default=12, ge=1, le=10_000)
+    up: float = Field(default=0.02, gt=0, lt=1)
+    down: float = Field(default=0.02, gt=0, lt=1)
+
+    @field_validator("timeframe")
+    @classmethod
+    def _timeframe(cls, value: str) -> str:
+        return str(Timeframe.parse(value))
+
+
+class BarrierSettings(Group):
+    k_up: float = Field(default=2.0, gt=0)
+    k_down: float = Field(default=2.0, gt=0)
+
+
+class ModelSettings(Group):
+    preset: Literal["small", "base", "large"] = "small"
+    window: int = Field(default=16, ge=1, le=1024)
+
+
+class TrainSettings(Group):
+    pairs: PairList = ()
+    days: int = Field(default=90, ge=1)
+    max_epochs: int = Field(default=20, ge=1)
+    folds: int = Field(default=3, ge=1, le=20)
+
+    @field_validator("pairs", mode="before")
+    @classmethod
+    def _split_pairs(cls, value: object) -> object:
+        return _split(value)
 
     @field_validator("pairs")
     @classmethod
-    def _pairs(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        if not value:
-            raise ValueError("at least one pair is required")
-        return tuple(dict.fromkeys(normalise_pair(p) for p in value))
+    def _normalise(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return _pairs(value)
 
-    @field_validator("train_pairs", "live_pairs")
+
+class GateSettings(Group):
+    min_balanced_accuracy: float = Field(default=0.40, ge=0, le=1)
+    max_ece: float = Field(default=0.15, ge=0, le=1)
+
+
+class RetrainSettings(Group):
+    min_new_rows: int = Field(default=10_000, ge=1)
+
+
+class LiveSettings(Group):
+    """The live service's stream, candles, clock and engine (docs/live.md)."""
+
+    pairs: PairList = VALR_PAIRS
+    ws_url: str = "wss://api.valr.com/ws/trade"
+    candles: Literal["trades", "buckets"] = "trades"
+    clock: Literal["system", "exchange"] = "system"
+    autostart: bool = True
+    close_grace_s: float = Field(default=2.0, ge=0, le=60)
+    queue_size: int = Field(default=10_000, ge=10)
+    backfill_trades_max_minutes: int = Field(default=120, ge=1)
+    warmup_days: int = Field(default=4, ge=1, le=30)
+    min_confidence: float = Field(default=0.55, ge=0, le=1)
+    model_poll_s: float = Field(default=5.0, gt=0)
+    health_s: float = Field(default=5.0, gt=0)
+
+    @field_validator("pairs", mode="before")
     @classmethod
-    def _pair_list(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        return tuple(dict.fromkeys(normalise_pair(p) for p in value))
+    def _split_pairs(cls, value: object) -> object:
+        return _split(value)
 
-    @field_validator("risk_sectors")
+    @field_validator("pairs")
+    @classmethod
+    def _normalise(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return _pairs(value)
+
+    @field_validator("ws_url")
+    @classmethod
+    def _ws_url(cls, value: str) -> str:
+        if not value.startswith(("ws://", "wss://")):
+            raise ValueError("must start with ws:// or wss://")
+        return value
+
+
+class TradingSettings(Group):
+    capital: float = Field(default=100_000.0, gt=0)
+
+
+class RiskSettings(Group):
+    """Tier 3 sizing and the Tier 5 limits (docs/trading.md); fractions of equity."""
+
+    garch_days: int = Field(default=30, ge=1, le=365)
+    refit_s: float = Field(default=4 * 3600.0, gt=0)
+    fit_process: bool = True
+    fractional_kelly: float = Field(default=0.25, gt=0, le=1)
+    reward_ratio: float = Field(default=2.0, gt=0)
+    max_leverage: float = Field(default=3.0, ge=1, le=10)
+    max_hold_s: float = Field(default=86_400.0, gt=0)
+    max_drawdown: float = Field(default=0.15, gt=0, lt=1)
+    daily_loss: float = Field(default=0.05, gt=0, lt=1)
+    max_open_positions: int = Field(default=10, ge=1)
+    max_position: float = Field(default=0.20, gt=0, le=1)
+    max_sector_exposure: float = Field(default=0.60, gt=0, le=1)
+    max_correlation: float = Field(default=0.90, gt=0, le=1)
+    max_portfolio_leverage: float = Field(default=3.0, ge=1, le=10)
+    sectors: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("sectors")
     @classmethod
     def _sectors(cls, value: dict[str, str]) -> dict[str, str]:
         return {normalise_pair(pair): sector for pair, sector in value.items()}
+
+    def limits(self) -> Limits:
+        return Limits(
+            max_drawdown=self.max_drawdown,
+            daily_loss=self.daily_loss,
+            max_open_positions=self.max_open_positions,
+            max_position=self.max_position,
+            max_sector_exposure=self.max_sector_exposure,
+            max_correlation=self.max_correlation,
+            max_leverage=self.max_portfolio_leverage,
+        )
+
+    def sizing(self, min_confidence: float) -> SizingConfig:
+        return SizingConfig(
+            fractional_kelly=self.fractional_kelly,
+            reward_risk=self.reward_ratio,
+            min_confidence=min_confidence,
+            max_position=self.max_position,
+            max_hold_s=self.max_hold_s,
+            max_leverage=self.max_leverage,
+        )
+
+    @model_validator(mode="after")
+    def _components(self) -> RiskSettings:
+        _built("risk", self.limits, {"max_leverage": "max_portfolio_leverage"})
+        _built("risk", lambda: self.sizing(0.55), {"reward_risk": "reward_ratio"})
+        return self
+
+
+class PaperSettings(Group):
+    taker_fee: float = Field(default=0.0035, ge=0, lt=0.1)
+    maker_fee: float = Field(default=0.0018, gt=-0.01, lt=0.1)
+    slippage_bps: float = Field(default=5.0, ge=0, le=1000)
+    book_max_age_s: float = Field(default=10.0, gt=0)
+
+    def fill_model(self) -> FillModel:
+        return FillModel(self.taker_fee, self.maker_fee, self.slippage_bps, self.book_max_age_s)
+
+    @model_validator(mode="after")
+    def _components(self) -> PaperSettings:
+        _built("paper", self.fill_model, {})
+        return self
+
+
+class PortfolioSettings(Group):
+    snapshot_s: float = Field(default=60.0, gt=0)
+
+
+GROUPS = (
+    "api",
+    "http",
+    "valr",
+    "label",
+    "barrier",
+    "model",
+    "train",
+    "gate",
+    "retrain",
+    "live",
+    "trading",
+    "risk",
+    "paper",
+    "portfolio",
+)
+
+
+class HeliosSettings(BaseSettings):
+    """Everything configurable, with embedded defaults that need no services."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="HELIOS_",
+        env_nested_delimiter="_",
+        env_nested_max_split=1,  # HELIOS_RISK_MAX_DRAWDOWN is risk.max_drawdown, not risk.max.drawdown
+        frozen=True,
+        extra="forbid",
+    )
+
+    home: Path = Path(".helios")
+    database_url: str = ""
+    pairs: PairList = SAMPLE_PAIRS + VALR_PAIRS
+    timeframes: Annotated[tuple[str, ...], NoDecode] = ("1m", "5m", "15m")
+    source: Literal["file", "valr"] = "file"
+    file_dir: Path = Path("data/sample")
+    history_start: date = date(2018, 1, 1)
+    reference_pair: str = "BTCZAR"
+    environment: Literal["development", "production"] = "development"
+    api: ApiSettings = ApiSettings()
+    http: HttpSettings = HttpSettings()
+    valr: ValrSettings = ValrSettings()
+    label: LabelSettings = LabelSettings()
+    barrier: BarrierSettings = BarrierSettings()
+    model: ModelSettings = ModelSettings()
+    train: TrainSettings = TrainSettings()
+    gate: GateSettings = GateSettings()
+    retrain: RetrainSettings = RetrainSettings()
+    live: LiveSettings = LiveSettings()
+    trading: TradingSettings = TradingSettings()
+    risk: RiskSettings = RiskSettings()
+    paper: PaperSettings = PaperSettings()
+    portfolio: PortfolioSettings = PortfolioSettings()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _flat_names(cls, data: Any) -> Any:
+        """`risk_max_drawdown=...` as `risk={"max_drawdown": ...}`: the variable's own name."""
+        if not isinstance(data, dict):
+            return data
+        out: dict[str, Any] = {}
+        flat: dict[str, dict[str, Any]] = {}
+        for key, value in data.items():
+            group, _, field = key.partition("_")
+            if key not in cls.model_fields and group in GROUPS and field:
+                flat.setdefault(group, {})[field] = value
+            else:
+                out[key] = value
+        for group, fields in flat.items():
+            current = out.get(group, {})
+            base = current.model_dump() if isinstance(current, BaseModel) else dict(current)
+            out[group] = {**base, **fields}
+        return out
+
+    @field_validator("pairs", "timeframes", mode="before")
+    @classmethod
+    def _split_lists(cls, value: object) -> object:
+        return _split(value)
+
+    @field_validator("pairs")
+    @classmethod
+    def _normalise(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if not value:
+            raise ValueError("at least one pair is required")
+        return _pairs(value)
 
     @field_validator("timeframes")
     @classmethod
@@ -131,41 +342,24 @@ class HeliosSettings(BaseSettings):
     def _reference(cls, value: str) -> str:
         return normalise_pair(value) if value.strip() else ""
 
-    @field_validator("label_timeframe")
-    @classmethod
-    def _label_timeframe(cls, value: str) -> str:
-        return str(Timeframe.parse(value))
-
-    @field_validator("valr_base_url")
-    @classmethod
-    def _url(cls, value: str) -> str:
-        if not value.startswith(("http://", "https://")):
-            raise ValueError("must start with http:// or https://")
-        return value.rstrip("/")
-
-    @field_validator("live_ws_url")
-    @classmethod
-    def _ws_url(cls, value: str) -> str:
-        if not value.startswith(("ws://", "wss://")):
-            raise ValueError("must start with ws:// or wss://")
-        return value
-
     @model_validator(mode="after")
-    def _token(self) -> HeliosSettings:
+    def _cross_checks(self) -> HeliosSettings:
         # A trading API must not run on a guessable token; only a developer's loopback
         # service may run without one (docs/live.md).
-        token = self.api_token.get_secret_value()
+        token = self.api.token.get_secret_value()
         weak = not token or token.lower() in WEAK_TOKENS or len(token) < 16
-        if weak and not (self.environment == "development" and is_loopback(self.api_host)):
+        if weak and not (self.environment == "development" and is_loopback(self.api.host)):
             raise ValueError(
                 "HELIOS_API_TOKEN must be a secret of at least 16 characters unless HELIOS_ENVIRONMENT=development"
                 " and HELIOS_API_HOST is a loopback address"
             )
+        _built("live", lambda: self.sizing, {})
         return self
 
     @property
-    def exchange_credentials(self) -> bool:
-        return bool(self.valr_api_key.get_secret_value() and self.valr_api_secret.get_secret_value())
+    def sizing(self) -> SizingConfig:
+        """Tier 3's configuration: the risk group with the signal's confidence floor."""
+        return self.risk.sizing(self.live.min_confidence)
 
     @property
     def resolved_database_url(self) -> str:
@@ -180,13 +374,25 @@ class HeliosSettings(BaseSettings):
     def models_root(self) -> Path:
         return self.home / "models"
 
+    def replace(self, **flat: Any) -> HeliosSettings:
+        """These settings with some changed, by their flat names (`live_pairs=...`), validated again."""
+        return type(self).model_validate({**self.model_dump(), **flat})
+
 
 def load_settings() -> HeliosSettings:
     """Read settings from the environment; a bad value fails naming its variable."""
     try:
         return HeliosSettings()
     except ValidationError as exc:
-        problems = "; ".join(
-            f"HELIOS_{str(err['loc'][0]).upper()}: {err['msg']}" if err["loc"] else err["msg"] for err in exc.errors()
-        )
-        raise ConfigurationError(f"invalid configuration: {problems}") from exc
+        raise ConfigurationError(f"invalid configuration: {problems(exc)}") from exc
+
+
+def problems(exc: ValidationError) -> str:
+    """Each error with the variable it came from: `HELIOS_RISK_MAX_DRAWDOWN: ...`."""
+    out = []
+    for err in exc.errors():
+        message = err["msg"].removeprefix("Value error, ")
+        loc = [str(part) for part in err["loc"] if not isinstance(part, int)]
+        named = message.startswith("HELIOS_") or not loc  # a component's refusal names its own variable
+        out.append(message if named else f"HELIOS_{'_'.join(loc).upper()}: {message}")
+    return "; ".join(out)

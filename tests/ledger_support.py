@@ -15,18 +15,20 @@ from alembic.migration import MigrationContext
 from sqlalchemy import create_engine
 from sqlalchemy.engine import URL, make_url
 
-from helios_live.ledger import (
-    CheckRecord,
-    FillRecord,
-    ModeRecord,
-    OrderRecord,
-    PositionRecord,
-    PredictionRecord,
-    RiskRecord,
-    SnapshotRecord,
-    StepRecord,
-    TradeRecord,
+from helios_core.risk.assessment import LimitCheck, RiskAssessment
+from helios_core.trading.account import PortfolioSnapshot
+from helios_core.trading.enums import (
+    CloseReason,
+    OrderPurpose,
+    OrderSide,
+    OrderStatus,
+    PositionSide,
+    PositionStatus,
+    TradingMode,
 )
+from helios_core.trading.orders import Fill, Order, OrderIntent
+from helios_core.trading.position import Execution, Position
+from helios_live.ledger import ModeRecord, PredictionRecord, StepRecord
 from helios_live.ledger.models import Base
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -57,8 +59,8 @@ def record(
     )
 
 
-def risk(approved: bool = True, daily_vol: float = 0.02) -> RiskRecord:
-    return RiskRecord(
+def risk(approved: bool = True, daily_vol: float = 0.02) -> RiskAssessment:
+    return RiskAssessment(
         direction="BUY",
         probability=0.6,
         daily_vol=daily_vol,
@@ -84,18 +86,18 @@ def risk(approved: bool = True, daily_vol: float = 0.02) -> RiskRecord:
     )
 
 
-def check(passed: bool = True) -> CheckRecord:
+def check(passed: bool = True) -> LimitCheck:
     violations = () if passed else ("max_open_positions: 3 open >= 3", "max_leverage: portfolio 3.10x > 3.00x")
-    return CheckRecord(passed, violations, {"drawdown": 0.0, "open_positions": 3.0, "leverage": 1.5})
+    return LimitCheck(passed, violations, {"drawdown": 0.0, "open_positions": 3.0, "leverage": 1.5})
 
 
-def opening(key: str, pair: str = "BTCZAR", at: datetime = T0, price: float = 100.0) -> TradeRecord:
+def opening(key: str, pair: str = "BTCZAR", at: datetime = T0, price: float = 100.0) -> Execution:
     """An opening order filled at `price`: a LONG of 4 units on 200 of margin."""
-    position = PositionRecord(
+    position = Position(
         key=key,
         pair=pair,
-        side="LONG",
-        status="OPEN",
+        side=PositionSide.LONG,
+        status=PositionStatus.OPEN,
         quantity=4.0,
         entry_price=price,
         margin=200.0,
@@ -106,54 +108,56 @@ def opening(key: str, pair: str = "BTCZAR", at: datetime = T0, price: float = 10
         deadline=at + HOUR,
         entry_fee=FEE * price * 4.0,
     )
-    return _trade(f"{key}-O", position, "BUY", "OPEN", price)
+    return _execution(f"{key}-O", position, OrderSide.BUY, OrderPurpose.OPEN, price)
 
 
-def closing(opened: TradeRecord, price: float = 110.0, after: timedelta = 10 * MINUTE) -> TradeRecord:
-    """The opening trade's position sold at `price`, `after` its open."""
+def closing(opened: Execution, price: float = 110.0, after: timedelta = 10 * MINUTE) -> Execution:
+    """The opening's position sold at `price`, `after` its open."""
     position = opened.position
     fee = FEE * price * position.quantity
     closed = replace(
         position,
-        status="CLOSED",
+        status=PositionStatus.CLOSED,
         exit_price=price,
         closed_at=position.opened_at + after,
-        close_reason="TAKE_PROFIT",
+        close_reason=CloseReason.TAKE_PROFIT,
         exit_fee=fee,
         realised_pnl=(price - position.entry_price) * position.quantity - position.entry_fee - fee,
     )
-    return _trade(f"{position.key}-C", closed, "SELL", "CLOSE", price)
+    return _execution(f"{position.key}-C", closed, OrderSide.SELL, OrderPurpose.CLOSE, price)
 
 
-def _trade(client_order_id: str, position: PositionRecord, side: str, purpose: str, price: float) -> TradeRecord:
+def _execution(
+    client_order_id: str, position: Position, side: OrderSide, purpose: OrderPurpose, price: float
+) -> Execution:
     at = position.closed_at or position.opened_at
-    order = OrderRecord(
+    intent = OrderIntent(
         client_order_id=client_order_id,
         position_key=position.key,
         pair=position.pair,
         side=side,
         purpose=purpose,
-        mode="PAPER",
         quantity=position.quantity,
-        status="FILLED",
-        reason=position.close_reason or "",
+        mode=TradingMode.PAPER,
         created_at=at,
+        leverage=position.leverage,
+        reason=position.close_reason or "",
     )
     fee = FEE * price * position.quantity
-    fill = FillRecord(client_order_id, price, position.quantity, fee, "TAKER", "BOOK", 2, at)
-    return TradeRecord(order, fill, position)
+    fill = Fill(client_order_id, price, position.quantity, fee, "TAKER", "BOOK", 2, at)
+    return Execution(Order(intent, OrderStatus.FILLED, (fill,)), position)
 
 
 def traded(pair: str = "BTCZAR", hour: int = 0, key: str | None = None) -> PredictionRecord:
     """A prediction that was sized, passed the portfolio check and opened position `key`
     (by default one named after its pair and hour)."""
     base = record(pair=pair, hour=hour)
-    trade = opening(key or f"{pair}-{hour}", pair, base.decided_at, base.entry_price)
-    return replace(base, risk=risk(), check=check(), trade=trade)
+    execution = opening(key or f"{pair}-{hour}", pair, base.decided_at, base.entry_price)
+    return replace(base, risk=risk(), check=check(), execution=execution)
 
 
-def snapshot(at: datetime, equity: float = 10_000.0, reason: str = "FILL") -> SnapshotRecord:
-    return SnapshotRecord(
+def snapshot(at: datetime, equity: float = 10_000.0, reason: str = "FILL") -> PortfolioSnapshot:
+    return PortfolioSnapshot(
         at=at,
         cash=equity - 200.0,
         margin=200.0,
@@ -169,7 +173,7 @@ def snapshot(at: datetime, equity: float = 10_000.0, reason: str = "FILL") -> Sn
 
 
 def mode(to: str, at: datetime, previous: str = "PAPER") -> ModeRecord:
-    return ModeRecord(mode=to, previous=previous, reason="operator", at=at)
+    return ModeRecord(mode=TradingMode(to), previous=TradingMode(previous), reason="operator", at=at)
 
 
 def schema_differences(url: str) -> list[object]:

@@ -16,8 +16,15 @@ import pandas as pd
 import torch
 
 from helios_core.features.spec import FEATURE_SET_VERSION, TIMEFRAMES
+from helios_core.market import DataEvent
 from helios_dagster.ml.export import export_onnx
 from helios_dagster.ml.model import PRESETS, HeliosNet
+from helios_live.backtest.replay import ReplayDataClient
+from helios_live.clock import Clock, ExchangeClock
+from helios_live.data.lake import Lake
+from helios_live.data.recorded import Recorded
+from helios_live.kernel.kernel import Kernel
+from helios_live.ledger import Ledger
 from helios_live.models.registry import Registry
 from helios_live.settings import HeliosSettings
 from tests.conftest import REPO
@@ -90,7 +97,7 @@ def live_settings(home: Path, **overrides: Any) -> HeliosSettings:
         "live_candles": "buckets",
         "live_clock": "exchange",
         "live_autostart": False,
-        "live_model_poll_s": 0.05,
+        "live_model_poll_s": 60.0,
         "model_window": 4,
         "risk_fit_process": False,  # a spawned fitter costs seconds per engine; the service itself uses one
     }
@@ -109,3 +116,26 @@ def serve(env: dict[str, str], *, capture: bool = True) -> subprocess.Popen[str]
         stderr=output,
         text=True,
     )
+
+
+def in_process(
+    settings: HeliosSettings,
+    *,
+    lake: Lake | None = None,
+    recorded: Recorded | None = None,
+    clock: Clock | None = None,
+    lockstep: bool = True,
+) -> Kernel:
+    """The kernel with a migrated SQLite ledger, a clock that follows the events the test hands
+    it, and a replay client whose history (backfills) is `recorded` (none by default)."""
+    ledger = Ledger(settings.resolved_database_url)
+    ledger.migrate()
+    clock = clock or ExchangeClock()
+    client = ReplayDataClient(recorded or Recorded(), clock, start=0.0, from_trades=settings.live.candles == "trades")
+    return Kernel(settings, ledger, Registry(settings.models_root), clock, client, lake=lake, lockstep=lockstep)
+
+
+async def feed(kernel: Kernel, events: list[DataEvent]) -> None:
+    for event in events:
+        await kernel.on_event(event)
+    await kernel.drain()

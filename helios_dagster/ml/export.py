@@ -12,7 +12,7 @@ import torch
 from helios_core.features.spec import BLOCK, TIMEFRAMES
 from helios_dagster.ml.data import Samples
 from helios_dagster.ml.model import Exported, HeliosNet
-from helios_live.inference import providers
+from helios_live.models.inference import providers
 
 OPSET = 17
 INPUTS = ("features", "mask")

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import math
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
 
 from fastapi import FastAPI, Request, status
 from fastapi.responses import JSONResponse
@@ -14,37 +12,21 @@ from fastapi.responses import JSONResponse
 from helios_core.errors import ConfigurationError, HeliosError
 from helios_live.api.routers import engine as engine_router
 from helios_live.api.routers import events, health, metrics, predictions, trading
-from helios_live.clock import Clock, ExchangeClock, SystemClock, as_datetime
-from helios_live.data.lake import Lake
-from helios_live.data.sources.valr import ValrRestSource
-from helios_live.engine.desk import ModeError, PositionError
-from helios_live.engine.engine import Engine, EngineStateError
+from helios_live.kernel.build import build_kernel
+from helios_live.kernel.kernel import EngineStateError, Kernel
 from helios_live.ledger import Ledger, LedgerError
-from helios_live.models.registry import Registry
 from helios_live.settings import HeliosSettings
+from helios_live.trading.desk import ModeError, PositionError
 
 
-def build_engine(settings: HeliosSettings, ledger: Ledger) -> Engine:
-    """The engine with the parts the settings choose: clock, REST source for backfills, lake."""
-    clock: Clock = ExchangeClock() if settings.live_clock == "exchange" else SystemClock()
-
-    def rest_clock() -> datetime:
-        now = clock.now()
-        return as_datetime(now) if not math.isnan(now) else datetime.now(UTC)
-
-    rest = ValrRestSource(settings.valr_base_url, settings.http_timeout_s, settings.http_max_retries, clock=rest_clock)
-    lake = Lake(settings.lake_root) if settings.lake_root.exists() else None
-    return Engine(settings, ledger, Registry(settings.models_root), clock, rest=rest, lake=lake)
-
-
-def create_app(settings: HeliosSettings, engine: Engine | None = None) -> FastAPI:
-    ledger = engine.ledger if engine is not None else Ledger(settings.resolved_database_url)
-    engine = engine or build_engine(settings, ledger)
+def create_app(settings: HeliosSettings, kernel: Kernel | None = None) -> FastAPI:
+    ledger = kernel.ledger if kernel is not None else Ledger(settings.resolved_database_url)
+    engine = kernel or build_kernel(settings, ledger)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await asyncio.to_thread(ledger.migrate)
-        if settings.live_autostart:
+        if settings.live.autostart:
             await engine.start()
         try:
             yield

@@ -1,4 +1,4 @@
-"""The ledger's tables and the records the engine hands it.
+"""The ledger's tables (the records it is handed are in records.py).
 
 Every decision the live service takes lands in `predictions` (with its chain of steps in
 `decision_steps`) so that it can be scored against what the market did and audited later.
@@ -9,9 +9,8 @@ verdict in `portfolio_checks`, and any position it opened with its `orders` and 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import (
     JSON,
@@ -31,19 +30,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-if TYPE_CHECKING:  # records.py imports require_aware from here
-    from helios_live.ledger.records import CheckRecord, RiskRecord, TradeRecord
-
-LABELS = frozenset({"BUY", "SELL", "HOLD"})
+from helios_core.trading.orders import require_aware
 
 # SQLite only autoincrements an INTEGER PRIMARY KEY, not a BIGINT one.
 BigID = BigInteger().with_variant(Integer(), "sqlite")
-
-
-def require_aware(name: str, value: datetime) -> None:
-    """Refuse a naive datetime: the ledger could only guess which clock it was read from."""
-    if value.tzinfo is None or value.utcoffset() is None:
-        raise ValueError(f"{name} must be a timezone-aware datetime, got naive {value.isoformat()}")
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -69,7 +59,7 @@ class Base(DeclarativeBase):
     pass
 
 
-class Prediction(Base):
+class PredictionRow(Base):
     __tablename__ = "predictions"
     __table_args__ = (
         UniqueConstraint("pair", "candle_ts", "model_version", name="uq_predictions_candle_model"),
@@ -104,7 +94,7 @@ class Prediction(Base):
     latency_ms: Mapped[float | None] = mapped_column(Float)
 
 
-class DecisionStep(Base):
+class DecisionStepRow(Base):
     __tablename__ = "decision_steps"
     __table_args__ = (UniqueConstraint("prediction_id", "position", name="uq_decision_steps_position"),)
 
@@ -118,7 +108,7 @@ class DecisionStep(Base):
     reason: Mapped[str] = mapped_column(Text)
 
 
-class EngineEvent(Base):
+class EngineEventRow(Base):
     __tablename__ = "engine_events"
     __table_args__ = (Index("ix_engine_events_kind", "kind"),)
 
@@ -133,7 +123,7 @@ def _prediction_fk(name: str, ondelete: str = "CASCADE") -> ForeignKey:
     return ForeignKey("predictions.id", ondelete=ondelete, name=name)
 
 
-class RiskDecision(Base):
+class RiskDecisionRow(Base):
     """Tier 3's sizing of one prediction; NULL where there was no estimate (no volatility yet)."""
 
     __tablename__ = "risk_decisions"
@@ -167,7 +157,7 @@ class RiskDecision(Base):
     reason: Mapped[str] = mapped_column(Text)
 
 
-class PortfolioCheck(Base):
+class PortfolioCheckRow(Base):
     __tablename__ = "portfolio_checks"
     __table_args__ = (UniqueConstraint("prediction_id", name="uq_portfolio_checks_prediction"),)
 
@@ -179,7 +169,7 @@ class PortfolioCheck(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
-class Position(Base):
+class PositionRow(Base):
     """A position as it stands: inserted when opened, updated once when closed."""
 
     __tablename__ = "positions"
@@ -212,7 +202,7 @@ class Position(Base):
     realised_pnl: Mapped[float | None] = mapped_column(Float)
 
 
-class Order(Base):
+class OrderRow(Base):
     __tablename__ = "orders"
     __table_args__ = (
         UniqueConstraint("client_order_id", name="uq_orders_client_order_id"),
@@ -232,7 +222,7 @@ class Order(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
-class Fill(Base):
+class FillRow(Base):
     __tablename__ = "fills"
     __table_args__ = (Index("ix_fills_client_order_id", "client_order_id"),)
 
@@ -249,7 +239,7 @@ class Fill(Base):
     filled_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
-class PortfolioSnapshot(Base):
+class PortfolioSnapshotRow(Base):
     __tablename__ = "portfolio_snapshots"
     __table_args__ = (Index("ix_portfolio_snapshots_at", "at"),)
 
@@ -267,7 +257,7 @@ class PortfolioSnapshot(Base):
     reason: Mapped[str] = mapped_column(String(16))
 
 
-class ModeChange(Base):
+class ModeChangeRow(Base):
     __tablename__ = "mode_changes"
 
     id: Mapped[int] = mapped_column(BigID, primary_key=True, autoincrement=True)
@@ -275,63 +265,3 @@ class ModeChange(Base):
     previous: Mapped[str] = mapped_column(String(8))
     reason: Mapped[str] = mapped_column(Text)
     at: Mapped[datetime] = mapped_column(UTCDateTime())
-
-
-@dataclass(frozen=True, slots=True)
-class StepRecord:
-    """One link of the decision chain; `reason` is empty when the step approved."""
-
-    step: str
-    approved: bool
-    reason: str
-
-
-@dataclass(frozen=True, slots=True)
-class PredictionRecord:
-    """A decision as taken: the model's answer for the candle whose close triggered it."""
-
-    pair: str
-    candle_ts: datetime
-    decided_at: datetime
-    model_version: str
-    feature_set_version: str
-    feature_hash: str
-    prediction: str
-    p_buy: float
-    p_sell: float
-    p_hold: float
-    confidence: float
-    entry_price: float
-    outcome_due: datetime
-    latency_ms: float | None = None
-    steps: tuple[StepRecord, ...] = ()
-    risk: RiskRecord | None = None  # Tier 3's sizing, when the chain got that far
-    check: CheckRecord | None = None  # Tier 5's verdict, when sizing approved
-    trade: TradeRecord | None = None  # the opening order, its fill and the position it opened
-
-    def __post_init__(self) -> None:
-        for name in ("candle_ts", "decided_at", "outcome_due"):
-            require_aware(name, getattr(self, name))
-        if self.prediction not in LABELS:
-            raise ValueError(f"prediction must be one of {sorted(LABELS)}, got {self.prediction!r}")
-
-
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    """What the market did over a prediction's label horizon."""
-
-    prediction_id: int
-    actual_outcome: str
-    outcome_return: float
-
-    def __post_init__(self) -> None:
-        if self.actual_outcome not in LABELS:
-            raise ValueError(f"actual_outcome must be one of {sorted(LABELS)}, got {self.actual_outcome!r}")
-
-
-@dataclass(frozen=True, slots=True)
-class Page:
-    """One page of JSON-ready rows, newest first; `next_cursor` is None on the last page."""
-
-    items: list[dict[str, Any]]
-    next_cursor: str | None

@@ -1,166 +1,109 @@
-"""The trading records the engine hands the ledger: sizing, portfolio checks, orders, fills,
-positions, portfolio snapshots and mode changes.
+"""What the engine hands the ledger beside the trading domain's own objects: a decision with its
+chain of verdicts, an outcome, a mode change; and the pages the ledger answers with.
 
 Money is in the pair's quote currency (ZAR for BTCZAR); quantities in its base currency.
-A position is identified by `key`, which the engine derives from the decision that opened it,
-so a restart that meets the same decision again cannot open it twice.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, NamedTuple
 
-from helios_live.ledger.models import require_aware
+from helios_core.risk.assessment import LimitCheck, RiskAssessment
+from helios_core.trading.account import PortfolioSnapshot
+from helios_core.trading.enums import TradingMode
+from helios_core.trading.orders import require_aware
+from helios_core.trading.position import Execution
 
-SIDES = frozenset({"BUY", "SELL"})
-POSITION_SIDES = frozenset({"LONG", "SHORT"})
-CLOSE_REASONS = frozenset({"STOP_LOSS", "TAKE_PROFIT", "TIMEOUT", "MANUAL", "EMERGENCY", "LIQUIDATION"})
-MODES = frozenset({"PAPER", "LIVE"})
+LABELS = frozenset({"BUY", "SELL", "HOLD"})
 
 
 @dataclass(frozen=True, slots=True)
-class RiskRecord:
-    """Tier 3's numbers for one signal: volatility, Kelly and every adjustment and cap."""
+class StepRecord:
+    """One link of the decision chain; `reason` is empty when the step approved."""
 
-    direction: str  # BUY | SELL: the predicted direction
-    probability: float  # the model's probability of that direction
-    daily_vol: float
-    vol_source: str  # GARCH | EWMA (the fallback)
-    regime: str  # LOW | MEDIUM | HIGH | EXTREME
-    omega: float | None
-    alpha: float | None
-    beta: float | None
-    kelly_full: float
-    kelly_fractional: float
-    vol_adjusted: float
-    drawdown_adjusted: float
-    cap: float
-    fraction: float  # of equity, committed as margin
-    leverage: float
-    stop_loss_pct: float
-    take_profit_pct: float
-    max_hold_s: float
-    equity: float
-    drawdown: float
+    step: str
     approved: bool
     reason: str
 
 
 @dataclass(frozen=True, slots=True)
-class CheckRecord:
-    """Tier 5's verdict on a proposed trade: every violated limit, and the figures it saw."""
+class PredictionRecord:
+    """A decision as taken: the model's answer for the candle whose close triggered it."""
 
-    passed: bool
-    violations: tuple[str, ...]
-    metrics: dict[str, float] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
-class OrderRecord:
-    client_order_id: str
-    position_key: str
     pair: str
-    side: str  # BUY | SELL
-    purpose: str  # OPEN | CLOSE
-    mode: str  # PAPER | LIVE
-    quantity: float  # requested, base currency
-    status: str  # FILLED | REJECTED
-    reason: str
-    created_at: datetime
-
-    def __post_init__(self) -> None:
-        require_aware("created_at", self.created_at)
-        if self.side not in SIDES:
-            raise ValueError(f"side must be one of {sorted(SIDES)}, got {self.side!r}")
-        if self.mode not in MODES:
-            raise ValueError(f"mode must be one of {sorted(MODES)}, got {self.mode!r}")
-
-
-@dataclass(frozen=True, slots=True)
-class FillRecord:
-    client_order_id: str
-    price: float  # volume-weighted over the levels walked
-    quantity: float
-    fee: float  # quote currency
-    liquidity: str  # TAKER | MAKER
-    source: str  # BOOK (walked the order book) | LAST (last price plus the slippage model)
-    levels: int
-    filled_at: datetime
-
-    def __post_init__(self) -> None:
-        require_aware("filled_at", self.filled_at)
-
-
-@dataclass(frozen=True, slots=True)
-class PositionRecord:
-    """A position's whole state after a change; the ledger inserts it on OPEN, updates it on CLOSE."""
-
-    key: str
-    pair: str
-    side: str  # LONG | SHORT
-    status: str  # OPEN | CLOSED
-    quantity: float
+    candle_ts: datetime
+    decided_at: datetime
+    model_version: str
+    feature_set_version: str
+    feature_hash: str
+    prediction: str
+    p_buy: float
+    p_sell: float
+    p_hold: float
+    confidence: float
     entry_price: float
-    margin: float  # quote currency committed
-    leverage: float
-    stop_loss_price: float
-    take_profit_price: float
-    opened_at: datetime
-    deadline: datetime
-    entry_fee: float
-    exit_price: float | None = None
-    closed_at: datetime | None = None
-    close_reason: str | None = None
-    exit_fee: float = 0.0
-    realised_pnl: float | None = None  # net of both fees
+    outcome_due: datetime
+    latency_ms: float | None = None
+    steps: tuple[StepRecord, ...] = ()
+    risk: RiskAssessment | None = None  # Tier 3's sizing, when the chain got that far
+    check: LimitCheck | None = None  # Tier 5's verdict, when sizing approved
+    execution: Execution | None = None  # the opening order with its fills and the position it opened
 
     def __post_init__(self) -> None:
-        require_aware("opened_at", self.opened_at)
-        require_aware("deadline", self.deadline)
-        if self.closed_at is not None:
-            require_aware("closed_at", self.closed_at)
-        if self.side not in POSITION_SIDES:
-            raise ValueError(f"side must be one of {sorted(POSITION_SIDES)}, got {self.side!r}")
-        if self.close_reason is not None and self.close_reason not in CLOSE_REASONS:
-            raise ValueError(f"close_reason must be one of {sorted(CLOSE_REASONS)}, got {self.close_reason!r}")
+        for name in ("candle_ts", "decided_at", "outcome_due"):
+            require_aware(name, getattr(self, name))
+        if self.prediction not in LABELS:
+            raise ValueError(f"prediction must be one of {sorted(LABELS)}, got {self.prediction!r}")
+
+
+class DecisionRef(NamedTuple):
+    """A decision by the key the ledger stores it under."""
+
+    pair: str
+    candle_ts: datetime
+    model_version: str
 
 
 @dataclass(frozen=True, slots=True)
-class TradeRecord:
-    """One order with its fill (None when rejected) and the position as it stands after it."""
+class Outcome:
+    """What the market did over a prediction's label horizon."""
 
-    order: OrderRecord
-    fill: FillRecord | None
-    position: PositionRecord
-
-
-@dataclass(frozen=True, slots=True)
-class SnapshotRecord:
-    at: datetime
-    cash: float
-    margin: float
-    unrealised: float
-    equity: float
-    peak: float
-    drawdown: float
-    day_start_equity: float
-    daily_pnl: float
-    open_positions: int
-    reason: str  # FILL | CANDLE | START
+    prediction_id: int
+    actual_outcome: str
+    outcome_return: float
 
     def __post_init__(self) -> None:
-        require_aware("at", self.at)
+        if self.actual_outcome not in LABELS:
+            raise ValueError(f"actual_outcome must be one of {sorted(LABELS)}, got {self.actual_outcome!r}")
 
 
 @dataclass(frozen=True, slots=True)
 class ModeRecord:
-    mode: str
-    previous: str
+    mode: TradingMode
+    previous: TradingMode
     reason: str
     at: datetime
 
     def __post_init__(self) -> None:
         require_aware("at", self.at)
-        if self.mode not in MODES:
-            raise ValueError(f"mode must be one of {sorted(MODES)}, got {self.mode!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class Unit:
+    """What must land together: decisions (each with the position it opened), positions opened
+    by later fills (with their decision), closes, and the snapshots after them."""
+
+    predictions: tuple[PredictionRecord, ...] = ()
+    closes: tuple[Execution, ...] = ()
+    snapshots: tuple[PortfolioSnapshot, ...] = ()
+    opens: tuple[tuple[DecisionRef | None, Execution], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """One page of JSON-ready rows, newest first; `next_cursor` is None on the last page."""
+
+    items: list[dict[str, Any]]
+    next_cursor: str | None

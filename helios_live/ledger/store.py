@@ -22,23 +22,23 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, IntegrityError, OperationalError, ProgrammingError
 
 from helios_core.errors import HeliosError
+from helios_core.trading.account import PortfolioSnapshot
+from helios_core.trading.enums import TradingMode
+from helios_core.trading.orders import require_aware
+from helios_core.trading.position import Execution, Position
 from helios_live.ledger import trading
 from helios_live.ledger.models import (
-    DecisionStep,
-    EngineEvent,
-    Fill,
-    ModeChange,
-    Order,
-    Outcome,
-    Page,
-    PortfolioSnapshot,
-    Position,
-    Prediction,
-    PredictionRecord,
-    RiskDecision,
-    require_aware,
+    DecisionStepRow,
+    EngineEventRow,
+    FillRow,
+    ModeChangeRow,
+    OrderRow,
+    PortfolioSnapshotRow,
+    PositionRow,
+    PredictionRow,
+    RiskDecisionRow,
 )
-from helios_live.ledger.records import ModeRecord, PositionRecord, SnapshotRecord, TradeRecord
+from helios_live.ledger.records import DecisionRef, ModeRecord, Outcome, Page, PredictionRecord, Unit
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 MAX_LIMIT = 1000
@@ -165,26 +165,33 @@ class Ledger:
     def write(
         self,
         predictions: Sequence[PredictionRecord] = (),
-        closes: Sequence[TradeRecord] = (),
-        snapshots: Sequence[SnapshotRecord] = (),
+        closes: Sequence[Execution] = (),
+        snapshots: Sequence[PortfolioSnapshot] = (),
+        opens: Sequence[tuple[DecisionRef | None, Execution]] = (),
     ) -> list[int | None]:
-        """Store decisions (as `add_predictions`), close trades and snapshots in one transaction.
-
-        A close stores its order and fill and brings its position to the record's state; a close
-        of a position that is not open raises LedgerConflict and stores nothing of the call.
-        Returns the predictions' ids, None for one already stored.
-        """
-        if not (predictions or closes or snapshots):
+        """Store decisions (as `add_predictions`), opens and closes, and snapshots in one
+        transaction (one unit, see `write_units`); the predictions' ids, None for one already stored."""
+        if not (predictions or closes or snapshots or opens):
             return []
+        return self.write_units([Unit(tuple(predictions), tuple(closes), tuple(snapshots), tuple(opens))])[0]
+
+    def write_units(self, units: Sequence[Unit]) -> list[list[int | None]]:
+        """Store units in one transaction, each table's rows in the units' order.
+
+        A decision stores the position it opened with it. A unit's `opens` are positions opened
+        by fills that came after their decision (an exchange's later fill), each with that
+        decision (or None), which may be in the same call. A close stores its order and fills and
+        brings its position to the execution's state; a close of a position that is not open
+        raises LedgerConflict and stores nothing of the call. Returns each unit's prediction ids,
+        None for one already stored.
+        """
         with self._begin() as connection:
-            ids = trading.insert_predictions(connection, predictions)
-            opened = trading.insert_decisions(connection, predictions, ids)
-            refused = trading.close_positions(connection, closes)
-            if refused:
-                raise LedgerConflict(f"ledger {self.url}: cannot close {', '.join(refused)}: no such open position")
-            trading.insert_trades(connection, [*opened, *closes])
-            trading.insert_snapshots(connection, snapshots)
-        return ids
+            try:
+                return trading.write_units(connection, units)
+            except trading.Refused as exc:
+                raise LedgerConflict(
+                    f"ledger {self.url}: cannot close {', '.join(exc.keys)}: no such open position"
+                ) from None
 
     def record_event(
         self, kind: str, at: datetime, detail: Mapping[str, Any] | None = None, pair: str | None = None
@@ -193,12 +200,12 @@ class Ledger:
         require_aware("at", at)
         values = {"at": at, "kind": kind, "pair": pair, "detail": dict(detail or {})}
         with self._begin() as connection:
-            return connection.execute(insert(EngineEvent).values(**values).returning(EngineEvent.id)).scalar_one()
+            return connection.execute(insert(EngineEventRow).values(**values).returning(EngineEventRow.id)).scalar_one()
 
     def due_outcomes(self, pair: str, until: datetime) -> list[Due]:
         """Predictions of `pair` without an outcome whose horizon has passed by `until`, oldest first."""
         require_aware("until", until)
-        return self._unscored(pair, Prediction.outcome_due <= until)
+        return self._unscored(pair, PredictionRow.outcome_due <= until)
 
     def pending_outcomes(self, pair: str) -> list[Due]:
         """Every prediction of `pair` still without an outcome, oldest first (restart recovery)."""
@@ -206,9 +213,9 @@ class Ledger:
 
     def _unscored(self, pair: str, *conditions: Any) -> list[Due]:
         query = (
-            select(Prediction.id, Prediction.candle_ts, Prediction.entry_price, Prediction.outcome_due)
-            .where(Prediction.pair == pair, Prediction.actual_outcome.is_(None), *conditions)
-            .order_by(Prediction.candle_ts, Prediction.id)
+            select(PredictionRow.id, PredictionRow.candle_ts, PredictionRow.entry_price, PredictionRow.outcome_due)
+            .where(PredictionRow.pair == pair, PredictionRow.actual_outcome.is_(None), *conditions)
+            .order_by(PredictionRow.candle_ts, PredictionRow.id)
         )
         with self._begin() as connection:
             return list(connection.execute(query).tuples())
@@ -219,12 +226,12 @@ class Ledger:
         with self._begin() as connection:
             for outcome in outcomes:
                 statement = (
-                    update(Prediction)
-                    .where(Prediction.id == outcome.prediction_id, Prediction.actual_outcome.is_(None))
+                    update(PredictionRow)
+                    .where(PredictionRow.id == outcome.prediction_id, PredictionRow.actual_outcome.is_(None))
                     .values(
                         actual_outcome=outcome.actual_outcome,
                         outcome_return=outcome.outcome_return,
-                        correct=Prediction.prediction == outcome.actual_outcome,
+                        correct=PredictionRow.prediction == outcome.actual_outcome,
                     )
                 )
                 updated += connection.execute(statement).rowcount
@@ -246,25 +253,30 @@ class Ledger:
         `since` is inclusive and `until` exclusive, both on the candle's open time.
         """
         after = _check_page(cursor, limit)
-        query = select(Prediction)
-        for column, value in ((Prediction.pair, pair), (Prediction.model_version, model_version)):
+        query = select(PredictionRow)
+        for column, value in ((PredictionRow.pair, pair), (PredictionRow.model_version, model_version)):
             if value is not None:
                 query = query.where(column == value)
         if prediction is not None:
-            query = query.where(Prediction.prediction == prediction)
+            query = query.where(PredictionRow.prediction == prediction)
         if since is not None:
             require_aware("since", since)
-            query = query.where(Prediction.candle_ts >= since)
+            query = query.where(PredictionRow.candle_ts >= since)
         if until is not None:
             require_aware("until", until)
-            query = query.where(Prediction.candle_ts < until)
+            query = query.where(PredictionRow.candle_ts < until)
         with self._begin() as connection:
-            rows, next_cursor = _page(connection, query, Prediction.id, after, limit)
+            rows, next_cursor = _page(connection, query, PredictionRow.id, after, limit)
             steps: dict[int, list[dict[str, Any]]] = {row.id: [] for row in rows}
             step_query = (
-                select(DecisionStep.prediction_id, DecisionStep.step, DecisionStep.approved, DecisionStep.reason)
-                .where(DecisionStep.prediction_id.in_(steps))
-                .order_by(DecisionStep.prediction_id, DecisionStep.position)
+                select(
+                    DecisionStepRow.prediction_id,
+                    DecisionStepRow.step,
+                    DecisionStepRow.approved,
+                    DecisionStepRow.reason,
+                )
+                .where(DecisionStepRow.prediction_id.in_(steps))
+                .order_by(DecisionStepRow.prediction_id, DecisionStepRow.position)
             )
             # One query for the whole page's steps, not one per prediction.
             for prediction_id, step, approved, reason in connection.execute(step_query) if steps else []:
@@ -274,25 +286,27 @@ class Ledger:
     def events(self, *, kind: str | None = None, cursor: str | None = None, limit: int = 100) -> Page:
         """A page of engine events, newest first."""
         after = _check_page(cursor, limit)
-        query = select(EngineEvent)
+        query = select(EngineEventRow)
         if kind is not None:
-            query = query.where(EngineEvent.kind == kind)
+            query = query.where(EngineEventRow.kind == kind)
         with self._begin() as connection:
-            rows, next_cursor = _page(connection, query, EngineEvent.id, after, limit)
+            rows, next_cursor = _page(connection, query, EngineEventRow.id, after, limit)
         items = [{"id": r.id, "at": r.at, "kind": r.kind, "pair": r.pair, "detail": r.detail} for r in rows]
         return Page(items, next_cursor)
 
     def record_mode(self, record: ModeRecord) -> int:
         """Store a switch between PAPER and LIVE; returns its id."""
         with self._begin() as connection:
-            return connection.execute(insert(ModeChange).values(**asdict(record)).returning(ModeChange.id)).scalar_one()
+            return connection.execute(
+                insert(ModeChangeRow).values(**asdict(record)).returning(ModeChangeRow.id)
+            ).scalar_one()
 
-    def mode(self) -> str:
+    def mode(self) -> TradingMode:
         """The mode the latest change switched to; PAPER before the first."""
         with self._begin() as connection:
             return trading.mode(connection)
 
-    def open_positions(self) -> list[PositionRecord]:
+    def open_positions(self) -> list[Position]:
         """Every open position, oldest first (restart recovery)."""
         with self._begin() as connection:
             return trading.open_positions(connection)
@@ -302,15 +316,10 @@ class Ledger:
         with self._begin() as connection:
             return trading.account(connection)
 
-    def latest_snapshot(self) -> SnapshotRecord | None:
+    def latest_snapshot(self) -> PortfolioSnapshot | None:
         """The newest portfolio snapshot by its time, or None before the first."""
         with self._begin() as connection:
-            return trading.snapshot(connection)
-
-    def first_snapshot_since(self, at: datetime) -> SnapshotRecord | None:
-        """The earliest snapshot taken at or after `at` (the day's starting equity)."""
-        with self._begin() as connection:
-            return trading.snapshot(connection, since=at)
+            return trading.latest_snapshot(connection)
 
     def decided_until(self, pair: str) -> datetime | None:
         """The open time of the newest candle a prediction of `pair` was stored for."""
@@ -321,34 +330,34 @@ class Ledger:
         self, *, status: str | None = None, pair: str | None = None, cursor: str | None = None, limit: int = 100
     ) -> Page:
         """A page of positions, newest first."""
-        return self._rows(trading.positions_query(status, pair), Position.id, cursor, limit)
+        return self._rows(trading.positions_query(status, pair), PositionRow.id, cursor, limit)
 
     def position(self, position_id: int) -> dict[str, Any] | None:
         """One position by id, or None."""
         with self._begin() as connection:
-            row = connection.execute(trading.positions_query(None, None).where(Position.id == position_id)).first()
+            row = connection.execute(trading.positions_query(None, None).where(PositionRow.id == position_id)).first()
         return None if row is None else dict(row._mapping)
 
     def orders(
         self, *, pair: str | None = None, position_key: str | None = None, cursor: str | None = None, limit: int = 100
     ) -> Page:
         """A page of orders, newest first."""
-        return self._rows(trading.orders_query(pair, position_key), Order.id, cursor, limit)
+        return self._rows(trading.orders_query(pair, position_key), OrderRow.id, cursor, limit)
 
     def fills(self, *, pair: str | None = None, cursor: str | None = None, limit: int = 100) -> Page:
         """A page of fills, newest first, each with its order's pair, side, purpose and position key."""
-        return self._rows(trading.fills_query(pair), Fill.id, cursor, limit)
+        return self._rows(trading.fills_query(pair), FillRow.id, cursor, limit)
 
     def risk_decisions(
         self, *, pair: str | None = None, approved: bool | None = None, cursor: str | None = None, limit: int = 100
     ) -> Page:
         """A page of risk decisions, newest first, with their candle's open time and their
         portfolio check (`check`, None where sizing denied the trade)."""
-        return self._rows(trading.risk_query(pair, approved), RiskDecision.id, cursor, limit, trading.risk_item)
+        return self._rows(trading.risk_query(pair, approved), RiskDecisionRow.id, cursor, limit, trading.risk_item)
 
     def snapshots(self, *, since: datetime | None = None, cursor: str | None = None, limit: int = 100) -> Page:
         """A page of portfolio snapshots, newest first; `since` is inclusive."""
-        return self._rows(trading.snapshots_query(since), PortfolioSnapshot.id, cursor, limit)
+        return self._rows(trading.snapshots_query(since), PortfolioSnapshotRow.id, cursor, limit)
 
     def _rows(
         self,
@@ -366,9 +375,9 @@ class Ledger:
     def prediction_counts(self) -> dict[str, int]:
         """How many predictions there are, how many were scored and how many of those were right."""
         query = select(
-            func.count(Prediction.id),
-            func.count(Prediction.actual_outcome),
-            func.coalesce(func.sum(case((Prediction.correct.is_(True), 1), else_=0)), 0),
+            func.count(PredictionRow.id),
+            func.count(PredictionRow.actual_outcome),
+            func.coalesce(func.sum(case((PredictionRow.correct.is_(True), 1), else_=0)), 0),
         )
         with self._begin() as connection:
             total, with_outcome, correct = connection.execute(query).one()

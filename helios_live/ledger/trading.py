@@ -14,26 +14,28 @@ from typing import Any
 from sqlalchemy import Connection, Select, Table, bindparam, case, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from helios_core.trading.account import PortfolioSnapshot
+from helios_core.trading.enums import CloseReason, PositionSide, PositionStatus, TradingMode
+from helios_core.trading.orders import Order, require_aware
+from helios_core.trading.position import Execution, Position
 from helios_live.ledger.models import (
     Base,
-    Fill,
-    ModeChange,
-    Order,
-    PortfolioCheck,
-    PortfolioSnapshot,
-    Position,
-    Prediction,
-    PredictionRecord,
-    RiskDecision,
-    require_aware,
+    FillRow,
+    ModeChangeRow,
+    OrderRow,
+    PortfolioCheckRow,
+    PortfolioSnapshotRow,
+    PositionRow,
+    PredictionRow,
+    RiskDecisionRow,
 )
-from helios_live.ledger.records import PositionRecord, SnapshotRecord, TradeRecord
+from helios_live.ledger.records import DecisionRef, PredictionRecord, Unit
 
-OPEN, CLOSED = "OPEN", "CLOSED"
+OPEN, CLOSED = PositionStatus.OPEN, PositionStatus.CLOSED
 # What a close changes; the rest of a position is fixed when it opens.
 CLOSE_FIELDS = ("status", "exit_price", "closed_at", "close_reason", "exit_fee", "realised_pnl")
 CHECK_FIELDS = ("passed", "violations", "metrics")
-CHILDREN = frozenset({"steps", "risk", "check", "trade"})  # stored in tables of their own
+CHILDREN = frozenset({"steps", "risk", "check", "execution"})  # stored in tables of their own
 
 
 def _row(record: Any) -> dict[str, Any]:
@@ -88,11 +90,46 @@ def _prediction_row(record: PredictionRecord) -> dict[str, Any]:
     return {f.name: getattr(record, f.name) for f in fields(record) if f.name not in CHILDREN}
 
 
-def insert_decisions(
-    connection: Connection, records: Sequence[PredictionRecord], ids: Sequence[int | None]
-) -> list[TradeRecord]:
-    """Store the risk decision, portfolio check and opened position of each prediction just
-    inserted (id not None); returns their trades, whose orders and fills go in with the closes'."""
+def write_units(connection: Connection, units: Sequence[Unit]) -> list[list[int | None]]:
+    """Store every unit in one transaction, each table's rows in the units' order (so that the
+    same units give the same row ids however they were grouped); the prediction ids per unit."""
+    predictions = [p for u in units for p in u.predictions]
+    ids = insert_predictions(connection, predictions)
+    insert_assessments(connection, predictions, ids)
+    per_unit: list[list[int | None]] = []
+    opened: list[tuple[int | None, Execution]] = []
+    orders: list[Execution] = []
+    closes: list[Execution] = []
+    position = 0
+    for unit in units:
+        unit_ids = ids[position : position + len(unit.predictions)]
+        position += len(unit.predictions)
+        per_unit.append(unit_ids)
+        for record, row_id in zip(unit.predictions, unit_ids, strict=True):
+            if row_id is not None and record.execution is not None:
+                opened.append((row_id, record.execution))
+                orders.append(record.execution)
+        for decision, execution in unit.opens:
+            opened.append((decision_id(connection, decision), execution))
+            orders.append(execution)
+        closes += unit.closes
+        orders += unit.closes
+    insert_positions(connection, opened)
+    refused = close_positions(connection, closes)
+    if refused:
+        raise Refused(refused)
+    insert_orders(connection, orders)
+    insert_snapshots(connection, [s for u in units for s in u.snapshots])
+    return per_unit
+
+
+class Refused(Exception):  # noqa: N818 -- a reason, turned into LedgerConflict by the ledger
+    def __init__(self, keys: list[str]) -> None:
+        self.keys = keys
+
+
+def insert_assessments(connection: Connection, records: Sequence[PredictionRecord], ids: Sequence[int | None]) -> None:
+    """Store the risk decision and portfolio check of each prediction just inserted (id not None)."""
     stored = [(row_id, r) for r, row_id in zip(records, ids, strict=True) if row_id is not None]
     risks = [
         {
@@ -115,123 +152,160 @@ def insert_decisions(
         for row_id, r in stored
         if r.check is not None
     ]
-    trades = [(row_id, r.trade) for row_id, r in stored if r.trade is not None]
     _insert(connection, "risk_decisions", risks)
     _insert(connection, "portfolio_checks", checks)
-    _insert(connection, "positions", [{**_row(t.position), "prediction_id": row_id} for row_id, t in trades])
-    return [t for _, t in trades]
 
 
-def close_positions(connection: Connection, closes: Sequence[TradeRecord]) -> list[str]:
-    """Bring each closed position's row to the record's state; returns the keys of those that
+def insert_positions(connection: Connection, opened: Sequence[tuple[int | None, Execution]]) -> None:
+    """Insert opened positions, each with the id of the prediction that opened it (or None)."""
+    _insert(connection, "positions", [{**_row(e.position), "prediction_id": row_id} for row_id, e in opened])
+
+
+def decision_id(connection: Connection, decision: DecisionRef | None) -> int | None:
+    """The prediction row of a decision, or None (no decision, or not stored)."""
+    if decision is None:
+        return None
+    query = select(PredictionRow.id).where(
+        PredictionRow.pair == decision.pair,
+        PredictionRow.candle_ts == decision.candle_ts,
+        PredictionRow.model_version == decision.model_version,
+    )
+    return connection.execute(query).scalar_one_or_none()
+
+
+def close_positions(connection: Connection, closes: Sequence[Execution]) -> list[str]:
+    """Bring each closed position's row to the execution's state; returns the keys of those that
     were not open (or not there), which the caller must refuse by rolling back."""
     # One statement per close: its row count is the only portable proof that it met an OPEN
     # row (psycopg2 reports no reliable count for a batched UPDATE), and closes are rare.
     refused = []
     statement = (
-        update(Position)
-        .where(Position.key == bindparam("match_key"), Position.status == OPEN)
+        update(PositionRow)
+        .where(PositionRow.key == bindparam("match_key"), PositionRow.status == OPEN)
         .values({name: bindparam(f"new_{name}") for name in CLOSE_FIELDS})
     )
-    for trade in closes:
-        position = trade.position
+    for execution in closes:
+        position = execution.position
         values = {f"new_{name}": getattr(position, name) for name in CLOSE_FIELDS}
         if connection.execute(statement, {"match_key": position.key, **values}).rowcount != 1:
             refused.append(position.key)
     return refused
 
 
-def insert_trades(connection: Connection, trades: Sequence[TradeRecord]) -> None:
-    """Store the trades' orders, then their fills (a fill references its order)."""
-    _insert(connection, "orders", [_row(t.order) for t in trades])
-    _insert(connection, "fills", [_row(t.fill) for t in trades if t.fill is not None])
+def order_row(order: Order) -> dict[str, Any]:
+    intent = order.intent
+    return {
+        "client_order_id": intent.client_order_id,
+        "position_key": intent.position_key,
+        "pair": intent.pair,
+        "side": intent.side,
+        "purpose": intent.purpose,
+        "mode": intent.mode,
+        "quantity": intent.quantity,
+        "status": order.status,
+        "reason": order.reason or intent.reason,
+        "created_at": intent.created_at,
+    }
 
 
-def insert_snapshots(connection: Connection, snapshots: Sequence[SnapshotRecord]) -> None:
+def insert_orders(connection: Connection, executions: Sequence[Execution]) -> None:
+    """Store the executions' orders, then their fills (a fill references its order)."""
+    _insert(connection, "orders", [order_row(e.order) for e in executions])
+    _insert(connection, "fills", [_row(f) for e in executions for f in e.order.fills])
+
+
+def insert_snapshots(connection: Connection, snapshots: Sequence[PortfolioSnapshot]) -> None:
     _insert(connection, "portfolio_snapshots", [_row(s) for s in snapshots])
 
 
-def open_positions(connection: Connection) -> list[PositionRecord]:
+def open_positions(connection: Connection) -> list[Position]:
     """Every open position as the engine recorded it, oldest first."""
-    columns = [_table("positions").c[f.name] for f in fields(PositionRecord)]
-    query = select(*columns).where(Position.status == OPEN).order_by(Position.opened_at, Position.id)
-    return [PositionRecord(**row._mapping) for row in connection.execute(query)]
+    columns = [_table("positions").c[f.name] for f in fields(Position)]
+    query = select(*columns).where(PositionRow.status == OPEN).order_by(PositionRow.opened_at, PositionRow.id)
+    return [_position(row._mapping) for row in connection.execute(query)]
+
+
+def _position(row: Any) -> Position:
+    reason = row["close_reason"]
+    return Position(
+        **{
+            **row,
+            "side": PositionSide(row["side"]),
+            "status": PositionStatus(row["status"]),
+            "close_reason": CloseReason(reason) if reason is not None else None,
+        }
+    )
 
 
 def account(connection: Connection) -> dict[str, float]:
     """Realised P&L of closed positions (net of both fees), entry fees held by open ones, and
     how many positions have closed."""
-    closed = Position.status == CLOSED
+    closed = PositionRow.status == CLOSED
     query = select(
-        func.coalesce(func.sum(case((closed, Position.realised_pnl))), 0.0),
-        func.coalesce(func.sum(case((Position.status == OPEN, Position.entry_fee))), 0.0),
-        func.count(case((closed, Position.id))),
+        func.coalesce(func.sum(case((closed, PositionRow.realised_pnl))), 0.0),
+        func.coalesce(func.sum(case((PositionRow.status == OPEN, PositionRow.entry_fee))), 0.0),
+        func.count(case((closed, PositionRow.id))),
     )
     realised, entry_fees, count = connection.execute(query).one()
     return {"realised": float(realised), "open_entry_fees": float(entry_fees), "closed": int(count)}
 
 
-def snapshot(connection: Connection, since: datetime | None = None) -> SnapshotRecord | None:
-    """The latest snapshot, or with `since` the earliest taken at or after it."""
-    columns = [_table("portfolio_snapshots").c[f.name] for f in fields(SnapshotRecord)]
-    query = select(*columns)
-    if since is None:
-        query = query.order_by(PortfolioSnapshot.at.desc(), PortfolioSnapshot.id.desc())
-    else:
-        require_aware("since", since)
-        query = query.where(PortfolioSnapshot.at >= since).order_by(PortfolioSnapshot.at, PortfolioSnapshot.id)
+def latest_snapshot(connection: Connection) -> PortfolioSnapshot | None:
+    """The newest snapshot by its time (by id between equal times)."""
+    columns = [_table("portfolio_snapshots").c[f.name] for f in fields(PortfolioSnapshot)]
+    query = select(*columns).order_by(PortfolioSnapshotRow.at.desc(), PortfolioSnapshotRow.id.desc())
     row = connection.execute(query.limit(1)).first()
-    return None if row is None else SnapshotRecord(**row._mapping)
+    return None if row is None else PortfolioSnapshot(**row._mapping)
 
 
 def decided_until(connection: Connection, pair: str) -> datetime | None:
     """The open time of the newest candle `pair` was decided on."""
-    query = select(func.max(Prediction.candle_ts)).where(Prediction.pair == pair)
+    query = select(func.max(PredictionRow.candle_ts)).where(PredictionRow.pair == pair)
     return connection.execute(query).scalar_one()
 
 
-def mode(connection: Connection) -> str:
+def mode(connection: Connection) -> TradingMode:
     """The mode of the latest change, PAPER before the first."""
-    query = select(ModeChange.mode).order_by(ModeChange.id.desc()).limit(1)
-    return connection.execute(query).scalar_one_or_none() or "PAPER"
+    query = select(ModeChangeRow.mode).order_by(ModeChangeRow.id.desc()).limit(1)
+    return TradingMode(connection.execute(query).scalar_one_or_none() or TradingMode.PAPER)
 
 
 def positions_query(status: str | None, pair: str | None) -> Select[Any]:
     query = select(_table("positions"))
     if status is not None:
-        query = query.where(Position.status == status)
+        query = query.where(PositionRow.status == status)
     if pair is not None:
-        query = query.where(Position.pair == pair)
+        query = query.where(PositionRow.pair == pair)
     return query
 
 
 def orders_query(pair: str | None, position_key: str | None) -> Select[Any]:
     query = select(_table("orders"))
     if pair is not None:
-        query = query.where(Order.pair == pair)
+        query = query.where(OrderRow.pair == pair)
     if position_key is not None:
-        query = query.where(Order.position_key == position_key)
+        query = query.where(OrderRow.position_key == position_key)
     return query
 
 
 def fills_query(pair: str | None) -> Select[Any]:
-    query = select(_table("fills"), Order.pair, Order.side, Order.purpose, Order.position_key).join(
-        Order, Order.client_order_id == Fill.client_order_id
+    query = select(_table("fills"), OrderRow.pair, OrderRow.side, OrderRow.purpose, OrderRow.position_key).join(
+        OrderRow, OrderRow.client_order_id == FillRow.client_order_id
     )
-    return query if pair is None else query.where(Order.pair == pair)
+    return query if pair is None else query.where(OrderRow.pair == pair)
 
 
 def risk_query(pair: str | None, approved: bool | None) -> Select[Any]:
-    checks = [getattr(PortfolioCheck, name).label(f"check_{name}") for name in CHECK_FIELDS]
+    checks = [getattr(PortfolioCheckRow, name).label(f"check_{name}") for name in CHECK_FIELDS]
     query = (
-        select(_table("risk_decisions"), Prediction.candle_ts, *checks)
-        .join(Prediction, Prediction.id == RiskDecision.prediction_id)
-        .outerjoin(PortfolioCheck, PortfolioCheck.prediction_id == RiskDecision.prediction_id)
+        select(_table("risk_decisions"), PredictionRow.candle_ts, *checks)
+        .join(PredictionRow, PredictionRow.id == RiskDecisionRow.prediction_id)
+        .outerjoin(PortfolioCheckRow, PortfolioCheckRow.prediction_id == RiskDecisionRow.prediction_id)
     )
     if pair is not None:
-        query = query.where(RiskDecision.pair == pair)
+        query = query.where(RiskDecisionRow.pair == pair)
     if approved is not None:
-        query = query.where(RiskDecision.approved == approved)
+        query = query.where(RiskDecisionRow.approved == approved)
     return query
 
 
@@ -247,5 +321,5 @@ def snapshots_query(since: datetime | None) -> Select[Any]:
     query = select(_table("portfolio_snapshots"))
     if since is not None:
         require_aware("since", since)
-        query = query.where(PortfolioSnapshot.at >= since)
+        query = query.where(PortfolioSnapshotRow.at >= since)
     return query

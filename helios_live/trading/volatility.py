@@ -4,17 +4,26 @@ every new return in between.
 
 A refit sees the returns up to the moment it was asked for; the returns that arrive while it
 runs are replayed through the new model when it lands, so no return is counted twice or missed.
+Fits run in a `Fitter`: a process of their own (a fit holds the GIL for much of its run, and in
+a thread it would stall the event loop), or a thread where a process is not wanted (tests).
 """
 
 from __future__ import annotations
 
+import asyncio
 import math
+import multiprocessing
+import os
+import threading
+import time
 from collections import deque
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from functools import partial
 
 import numpy as np
 
 from helios_core.features.streaming import Bar
-from helios_core.risk.garch import VarianceState, VolModel, classify, daily_vol
+from helios_core.risk.garch import VarianceState, VolModel, classify, daily_vol, fit
 
 INTERVAL_S = 300  # the design's 5-minute returns
 
@@ -88,3 +97,65 @@ def correlation(a: PairVolatility, b: PairVolatility, min_overlap: int = 100) ->
     if x.std() == 0 or y.std() == 0:
         return None
     return float(np.corrcoef(x, y)[0, 1])
+
+
+class Fitter:
+    """Where GARCH fits run; a broken pool is replaced on the next fit."""
+
+    def __init__(self, process: bool) -> None:
+        self.process = process
+        self._pool: Executor | None = None
+
+    def prepare(self) -> None:
+        """Start the fitter now: a spawned process takes seconds to import its libraries, which
+        the first fit (at the end of the warm-up, before the first decision) should not wait for."""
+        self._executor().submit(_ready)
+
+    async def fit(self, returns: np.ndarray) -> VolModel:
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._executor(), partial(fit, returns, INTERVAL_S))
+        except Exception:
+            self._drop()
+            raise
+
+    def shutdown(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
+
+    def _executor(self) -> Executor:
+        if self._pool is None:
+            if self.process:
+                self._pool = ProcessPoolExecutor(
+                    1,
+                    mp_context=multiprocessing.get_context("spawn"),
+                    initializer=_exit_with,
+                    initargs=(os.getpid(),),
+                )
+            else:
+                self._pool = ThreadPoolExecutor(1, thread_name_prefix="garch")
+        return self._pool
+
+    def _drop(self) -> None:
+        # Other pairs' fits may be queued on it: let them finish (or fail) rather than cancel them.
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=False)
+            self._pool = None
+
+
+def _exit_with(parent: int) -> None:
+    """In the fitter: leave when the service is gone. A service killed outright (SIGKILL, OOM)
+    cannot shut its pool down, and the fitter would otherwise live on as an orphan."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
+def _ready() -> bool:
+    import arch  # noqa: F401, PLC0415 -- what the fitter process spends its start-up on
+
+    return True

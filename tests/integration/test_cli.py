@@ -10,7 +10,8 @@ import pytest
 
 from helios_core.candles import validate_candles
 from helios_core.timeframes import Timeframe
-from helios_live.simulator.valr_rest import Recorded, serving
+from helios_live.data.recorded import Recorded
+from helios_live.venues.valr.simulator.rest import serving
 from tests.conftest import REPO, sample
 
 

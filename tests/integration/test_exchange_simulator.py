@@ -18,9 +18,10 @@ from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosedError, InvalidStatus
 
 from helios_core.errors import SourceError
-from helios_live.simulator.exchange import ExchangeSimulator, load_recorded, run_simulator
-from helios_live.simulator.replay import BookSnapshot, MarketSummaries, books_from_binance_depth, epoch_seconds
-from helios_live.simulator.valr_rest import Recorded
+from helios_core.market import Book
+from helios_live.data.recorded import MarketSummaries, Recorded, books_from_binance_depth, epoch_seconds
+from helios_live.venues.valr.simulator.exchange import ExchangeSimulator, load_recorded, run_simulator
+from helios_live.venues.valr.wire import summary_data
 from tests.conftest import SAMPLE, shared_data
 
 pytestmark = pytest.mark.integration
@@ -332,12 +333,17 @@ def test_binance_depth_rebuilds_a_book_that_the_simulator_streams() -> None:
 
 def test_summaries_take_bid_and_ask_from_the_latest_book_and_never_invent_prices(xrp: Recorded) -> None:
     first = xrp.trades["XRPETH"]["ts"].iloc[0]
-    book = BookSnapshot(first + pd.Timedelta(seconds=30), bids=[(0.0014, 10.0)], asks=[(0.00142, 5.0)])
-    summaries = MarketSummaries(xrp, {"XRPETH": [book]})
     at = epoch_seconds(first)
-    assert summaries.data("XRPETH", at - 1) is None
-    early = summaries.data("XRPETH", at)
-    later = summaries.data("XRPETH", at + 31)
+    book = Book("XRPETH", at + 30, bids=((0.0014, 10.0),), asks=((0.00142, 5.0),))
+    summaries = MarketSummaries(xrp, {"XRPETH": [book]})
+
+    def data(when: float) -> dict[str, Any] | None:
+        summary, figures = summaries.summary("XRPETH", when), summaries.figures("XRPETH", when)
+        return None if summary is None or figures is None else summary_data(summary, figures)
+
+    assert data(at - 1) is None
+    early = data(at)
+    later = data(at + 31)
     assert early is not None and "bidPrice" not in early and "previousClosePrice" not in early
     assert later is not None and (later["bidPrice"], later["askPrice"]) == ("0.0014", "0.00142")
     assert later["created"] == (first + pd.Timedelta(seconds=31)).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"

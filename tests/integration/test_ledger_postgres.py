@@ -112,21 +112,20 @@ def test_events_round_trip(ledger: Ledger) -> None:
 
 def test_trading_round_trip(ledger: Ledger) -> None:
     opened, held = traded(hour=0), traded(pair="ETHZAR", hour=1)
-    assert opened.trade is not None and held.trade is not None
+    assert opened.execution is not None and held.execution is not None
     guarded = replace(held, check=replace(check(), metrics={"drawdown": 0.0, "max_correlation": math.nan}))
     ledger.write([opened, guarded], snapshots=[snapshot(T0 + HOUR)])
     ledger.record_mode(mode("LIVE", T0 + HOUR))
 
-    ids = ledger.write([record(hour=2)], [closing(opened.trade)], [snapshot(T0 + 2 * HOUR, equity=10_039.16)])
+    ids = ledger.write([record(hour=2)], [closing(opened.execution)], [snapshot(T0 + 2 * HOUR, equity=10_039.16)])
 
     assert ids[0] is not None
     assert ledger.mode() == "LIVE"
-    assert ledger.open_positions() == [held.trade.position]
+    assert ledger.open_positions() == [held.execution.position]
     account = ledger.account()
     assert account["closed"] == 1 and account["realised"] == pytest.approx(40 - 0.4 - 0.44)
     assert account["open_entry_fees"] == pytest.approx(0.404)
     assert ledger.latest_snapshot() == snapshot(T0 + 2 * HOUR, equity=10_039.16)
-    assert ledger.first_snapshot_since(T0 + MINUTE) == snapshot(T0 + HOUR)
     assert ledger.decided_until("BTCZAR") == T0 + 2 * HOUR
     closed = ledger.positions(status="CLOSED").items
     assert [(p["key"], p["closed_at"]) for p in closed] == [("BTCZAR-0", T0 + HOUR + 10 * MINUTE)]
@@ -141,14 +140,14 @@ def test_trading_round_trip(ledger: Ledger) -> None:
 
 def test_conflicts_roll_back_everything(ledger: Ledger) -> None:
     opened = traded(hour=0, key="same")
-    assert opened.trade is not None
+    assert opened.execution is not None
     ledger.write([opened])
-    ledger.write(closes=[closing(opened.trade)])
+    ledger.write(closes=[closing(opened.execution)])
 
     with pytest.raises(LedgerConflict, match="uq_positions_key"):
         ledger.write([record(hour=2), traded(hour=1, key="same")])
     with pytest.raises(LedgerConflict, match="cannot close same"):
-        ledger.write([record(hour=3)], [closing(opened.trade)], [snapshot(T0)])
+        ledger.write([record(hour=3)], [closing(opened.execution)], [snapshot(T0)])
 
     assert ledger.prediction_counts()["total"] == 1
     assert len(ledger.orders().items) == 2 and ledger.snapshots().items == []

@@ -17,9 +17,9 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from helios_live.data.lake import Lake
+from helios_live.data.recorded import Recorded
 from helios_live.demo import free_port
-from helios_live.simulator.exchange import ExchangeSimulator
-from helios_live.simulator.valr_rest import Recorded
+from helios_live.venues.valr.simulator.exchange import ExchangeSimulator
 from tests.conftest import sample
 from tests.ledger_support import temporary_database
 from tests.live_support import make_bundle, serve

@@ -9,8 +9,9 @@ import pytest
 from helios_core.candles import validate_candles, validate_trades
 from helios_core.errors import SourceError, TemporaryError
 from helios_core.timeframes import Timeframe
-from helios_live.data.sources import ValrRestSource
-from helios_live.simulator.valr_rest import Recorded, ValrRestServer, serving
+from helios_live.data.recorded import Recorded
+from helios_live.venues.valr.rest import ValrRestSource
+from helios_live.venues.valr.simulator.rest import ValrRestServer, serving
 from tests.conftest import sample
 
 DAY = (datetime(2022, 1, 5, tzinfo=UTC), datetime(2022, 1, 6, tzinfo=UTC))

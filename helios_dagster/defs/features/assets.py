@@ -66,7 +66,7 @@ def read_days(store: Lake, dataset: str, pair: str, first: date, last: date) -> 
 def build_assets(settings: HeliosSettings, partitions: dg.MultiPartitionsDefinition) -> list[dg.AssetsDefinition]:
     day_asset = partial(daily.day_asset, partitions, "features")
     history = max(lookback_days(Timeframe.parse(tf)) for tf in TIMEFRAMES)
-    horizon = pd.Timedelta(seconds=Timeframe.parse(settings.label_timeframe).seconds * settings.label_candles)
+    horizon = pd.Timedelta(seconds=Timeframe.parse(settings.label.timeframe).seconds * settings.label.candles)
 
     @day_asset(
         name=FEATURES,
@@ -112,7 +112,7 @@ def build_assets(settings: HeliosSettings, partitions: dg.MultiPartitionsDefinit
                 raise FileNotFoundError(f"no candles for {pair} between {first} and {last}; materialise candles first")
             base = timeframes[0]
             frame = pair_labels(store, settings, pair, base, first, last)
-            meta = {"horizon": str(horizon), "label_timeframe": settings.label_timeframe}
+            meta = {"horizon": str(horizon), "label_timeframe": settings.label.timeframe}
             write_days(store, LABELS, pair, base, frame, first, last, meta)
             balance[pair] = class_balance(frame["label"])
             context.log.info(f"{LABELS}: {pair} {first}..{last}: {balance[pair]}")

@@ -83,10 +83,10 @@ def pair_labels(store: Lake, settings: HeliosSettings, pair: str, base: str, fir
     """Look-ahead and triple-barrier labels for base candles opened in `[first, last]`."""
     tf = Timeframe.parse(base)
     lookahead = LookaheadConfig(
-        settings.label_timeframe, settings.label_candles, settings.label_up, settings.label_down
+        settings.label.timeframe, settings.label.candles, settings.label.up, settings.label.down
     )
     barrier = BarrierConfig(
-        settings.label_timeframe, settings.label_candles, settings.barrier_k_up, settings.barrier_k_down
+        settings.label.timeframe, settings.label.candles, settings.barrier.k_up, settings.barrier.k_down
     )
     horizon_days = math.ceil(lookahead.horizon / pd.Timedelta(days=1))
     candles = load(store, pair, base, first - timedelta(days=1), last + timedelta(days=horizon_days))

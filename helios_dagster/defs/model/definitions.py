@@ -127,8 +127,8 @@ def new_data_request(settings: HeliosSettings, registry: Registry, lake: LakeRes
     except RegistryError:
         return dg.RunRequest(run_key=f"first-model-{last_day}")
     new_rows = sum(int((f["ts"].dt.date.astype(str) > trained_until).sum()) for f in frames)
-    if new_rows < settings.retrain_min_new_rows:
+    if new_rows < settings.retrain.min_new_rows:
         return dg.SkipReason(
-            f"{new_rows} new rows since {trained_until}; retraining at {settings.retrain_min_new_rows}"
+            f"{new_rows} new rows since {trained_until}; retraining at {settings.retrain.min_new_rows}"
         )
     return dg.RunRequest(run_key=f"new-data-{last_day}")

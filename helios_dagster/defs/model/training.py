@@ -33,32 +33,32 @@ PARITY_SAMPLES = 1000
 
 def config_from(settings: HeliosSettings) -> TrainConfig:
     return TrainConfig(
-        preset=settings.model_preset,
-        window=settings.model_window,
-        max_epochs=settings.train_max_epochs,
-        folds=settings.train_folds,
+        preset=settings.model.preset,
+        window=settings.model.window,
+        max_epochs=settings.train.max_epochs,
+        folds=settings.train.folds,
     )
 
 
 def horizon(settings: HeliosSettings) -> pd.Timedelta:
-    return pd.Timedelta(seconds=Timeframe.parse(settings.label_timeframe).seconds * settings.label_candles)
+    return pd.Timedelta(seconds=Timeframe.parse(settings.label.timeframe).seconds * settings.label.candles)
 
 
 def load_dataset(store: Lake, settings: HeliosSettings) -> tuple[list[pd.DataFrame], str, tuple[date, date]]:
     """The last `train_days` of training_dataset for the training pairs, which must share a base
     timeframe; without HELIOS_TRAIN_PAIRS, every pair of the finest base timeframe in the lake.
     Returns (frames, base timeframe, (first day, last day))."""
-    files = [f for f in store.files(DATASET) if not settings.train_pairs or f.pair in settings.train_pairs]
+    files = [f for f in store.files(DATASET) if not settings.train.pairs or f.pair in settings.train.pairs]
     if not files:
         raise TrainingError("no training_dataset in the lake for the training pairs: materialise it first")
-    if not settings.train_pairs:
+    if not settings.train.pairs:
         finest = min((f.timeframe for f in files), key=Timeframe.parse)
         files = [f for f in files if f.timeframe == finest]
     bases = {f.timeframe for f in files}
     if len(bases) > 1:
         raise TrainingError(f"training pairs mix base timeframes {sorted(bases)}; set HELIOS_TRAIN_PAIRS to one kind")
     last = max(f.day for f in files)
-    first = last - timedelta(days=settings.train_days - 1)
+    first = last - timedelta(days=settings.train.days - 1)
     frames = []
     for pair in sorted({f.pair for f in files}):
         days = sorted((f for f in files if f.pair == pair and f.day >= first), key=lambda f: f.day)
@@ -158,10 +158,10 @@ def bundle_meta(
         "base_timeframe": base,
         "pairs": pairs,
         "label": {
-            "timeframe": settings.label_timeframe,
-            "candles": settings.label_candles,
-            "up": settings.label_up,
-            "down": settings.label_down,
+            "timeframe": settings.label.timeframe,
+            "candles": settings.label.candles,
+            "up": settings.label.up,
+            "down": settings.label.down,
         },
         "training_window": {"first_day": window[0].isoformat(), "last_day": window[1].isoformat()},
         "split": {k: int(len(v)) for k, v in vars(result.split).items() if v is not None},
@@ -195,10 +195,10 @@ def gate(bundle: Bundle, settings: HeliosSettings) -> list[str]:
             reasons.append(f"{name} check failed")
     test = bundle.meta.get("metrics", {}).get("test", {}).get("model", {})
     accuracy, ece = float(test.get("balanced_accuracy", 0.0)), float(test.get("ece", 1.0))
-    if accuracy < settings.gate_min_balanced_accuracy:
-        reasons.append(f"balanced accuracy {accuracy:.3f} < {settings.gate_min_balanced_accuracy}")
-    if ece > settings.gate_max_ece:
-        reasons.append(f"ECE {ece:.3f} > {settings.gate_max_ece}")
+    if accuracy < settings.gate.min_balanced_accuracy:
+        reasons.append(f"balanced accuracy {accuracy:.3f} < {settings.gate.min_balanced_accuracy}")
+    if ece > settings.gate.max_ece:
+        reasons.append(f"ECE {ece:.3f} > {settings.gate.max_ece}")
     return reasons
 
 

@@ -1,4 +1,4 @@
-"""Engine control, at the paths of the design's section 30."""
+"""Kernel control, at the paths of the design's section 30."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from fastapi import APIRouter, HTTPException, status
 
 from helios_live.api.deps import Authorized, EngineDep, SettingsDep, known_pair
 from helios_live.api.schemas import Ack, EmergencyStop, EngineConfig
-from helios_live.engine import status as report
+from helios_live.kernel import status as report
 
 router = APIRouter(prefix="/api/autonomous-engine", tags=["engine"])
 
@@ -74,5 +74,5 @@ async def clear_emergency_stop(engine: EngineDep) -> Ack:
 
 @router.get("/metrics")
 async def engine_metrics(engine: EngineDep) -> dict[str, Any]:
-    """Engine metrics as JSON; the same numbers for Prometheus are at /metrics."""
+    """Kernel metrics as JSON; the same numbers for Prometheus are at /metrics."""
     return report.metrics(engine)

@@ -6,7 +6,7 @@ import anyio
 from fastapi import APIRouter, WebSocket, status
 
 from helios_live.api.deps import token_ok
-from helios_live.engine.engine import Engine
+from helios_live.kernel.kernel import Kernel
 
 router = APIRouter(tags=["events"])
 
@@ -19,7 +19,7 @@ async def events(websocket: WebSocket, token: str | None = None) -> None:
     if not token_ok(websocket.app.state.settings, presented):
         await websocket.close(code=status.WS_1008_POLICY_VIOLATION, reason="a valid token is required")
         return
-    engine: Engine = websocket.app.state.engine
+    engine: Kernel = websocket.app.state.engine
     await websocket.accept()
     queue = engine.broadcaster.subscribe()
 

@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Response, status
 
 from helios_live.api.deps import EngineDep
-from helios_live.engine import status as report
+from helios_live.kernel import status as report
 
 router = APIRouter(tags=["health"])
 

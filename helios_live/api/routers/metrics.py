@@ -10,8 +10,8 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from helios_live.engine import status as report
-from helios_live.engine.engine import Engine
+from helios_live.kernel import status as report
+from helios_live.kernel.kernel import Kernel
 
 router = APIRouter(tags=["metrics"])
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -20,7 +20,7 @@ CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 class EngineCollector(Collector):
     """Reads the engine's plain counters at scrape time: nothing is counted twice on the hot path."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Kernel) -> None:
         self.engine = engine
 
     def collect(self) -> Iterator[Metric]:
@@ -73,7 +73,7 @@ class EngineCollector(Collector):
         yield errors
 
 
-def registry_for(engine: Engine) -> CollectorRegistry:
+def registry_for(engine: Kernel) -> CollectorRegistry:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(EngineCollector(engine))
     return registry

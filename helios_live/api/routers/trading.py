@@ -4,6 +4,7 @@ portfolio. Pages are newest first with cursor pagination, as for predictions."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 from datetime import datetime
 from functools import partial
@@ -11,11 +12,12 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query, status
 
+from helios_core.trading.enums import TradingMode
+from helios_core.trading.position import gross_pnl
 from helios_live.api.deps import Authorized, EngineDep, LedgerDep, SettingsDep, known_pair
 from helios_live.api.schemas import Mode, ModeChange, Page
-from helios_live.engine.desk import ModeError
 from helios_live.ledger import Page as LedgerPage
-from helios_live.trading.account import gross_pnl
+from helios_live.trading.desk import ModeError
 
 router = APIRouter(prefix="/api", tags=["trading"])
 Limit = Annotated[int, Query(ge=1, le=1000)]
@@ -31,7 +33,7 @@ async def _page(read: Callable[..., LedgerPage], **filters: Any) -> Page:
 
 @router.get("/mode")
 async def get_mode(engine: EngineDep, settings: SettingsDep) -> Mode:
-    return Mode(mode=engine.mode, live_order_placement=False, exchange_credentials=settings.exchange_credentials)
+    return Mode(mode=engine.mode, live_order_placement=False, exchange_credentials=settings.valr.credentials)
 
 
 @router.post("/mode", dependencies=[Authorized])
@@ -39,19 +41,20 @@ async def set_mode(body: ModeChange, engine: EngineDep, settings: SettingsDep) -
     """Switch PAPER <-> LIVE. LIVE needs the confirmation phrase, a configured API token (an
     unauthenticated development service cannot go live) and exchange credentials; 409 says
     which is missing. Orders in LIVE are refused until live order placement exists."""
-    if body.mode == "LIVE" and not settings.api_token.get_secret_value():
+    if body.mode == "LIVE" and not settings.api.token.get_secret_value():
         raise HTTPException(
             status.HTTP_409_CONFLICT, "switching to LIVE needs HELIOS_API_TOKEN: requests must be authenticated"
         )
+    started = time.perf_counter()
     try:
-        result = await engine.set_mode(body.mode, body.confirmation, body.reason)
+        mode = await engine.set_mode(TradingMode(body.mode), body.confirmation, body.reason)
     except ModeError as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
     return Mode(
-        mode=result["mode"],
+        mode=mode,
         live_order_placement=False,
-        exchange_credentials=settings.exchange_credentials,
-        switch_ms=result["switch_ms"],
+        exchange_credentials=settings.valr.credentials,
+        switch_ms=round((time.perf_counter() - started) * 1000, 3),
     )
 
 
@@ -85,10 +88,10 @@ async def close_position(position_id: int, ledger: LedgerDep, engine: EngineDep)
     item = await asyncio.to_thread(ledger.position, position_id)
     if item is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no position {position_id}")
-    if item["key"] not in engine.desk.trader.account.positions:
+    if item["key"] not in engine.desk.account.positions:
         raise HTTPException(status.HTTP_409_CONFLICT, f"position {position_id} is {item['status']}, not open")
-    trade = await engine.close_position(item["key"])
-    closed = trade.position
+    execution = await engine.close_position(item["key"])
+    closed = execution.position
     return {
         "id": position_id,
         "key": closed.key,
@@ -144,12 +147,12 @@ async def risk_decisions(
 @router.get("/portfolio")
 async def portfolio(engine: EngineDep) -> dict[str, Any]:
     """The account now: cash, margin, equity, peak, drawdown, today's P&L, and the limits."""
-    trader = engine.desk.trader
-    limits = trader.config.limits
+    desk = engine.desk
+    limits = desk.config.limits
     return {
         "mode": engine.mode,
-        **trader.account.figures(),
-        "capital": trader.config.capital,
+        **desk.account.figures(),
+        "capital": desk.config.capital,
         "limits": {name: getattr(limits, name) for name in limits.__dataclass_fields__},
         "fills": dict(engine.desk.fills),
     }
@@ -165,8 +168,8 @@ async def snapshots(
 
 
 def _with_unrealised(engine: EngineDep, item: dict[str, Any]) -> dict[str, Any]:
-    position = engine.desk.trader.account.positions.get(item["key"])
+    position = engine.desk.account.positions.get(item["key"])
     if position is None:
         return {**item, "unrealised_pnl": None, "mark": None}
-    mark = engine.desk.trader.account.marks.get(position.pair, position.entry_price)
+    mark = engine.desk.account.marks.get(position.pair, position.entry_price)
     return {**item, "unrealised_pnl": gross_pnl(position, mark), "mark": mark}

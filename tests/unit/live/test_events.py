@@ -10,7 +10,17 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from helios_live.stream.events import Book, Bucket, Control, Parser, Summary, Trade
+from helios_core.market import Book, Bucket, MarketSummary, TradeTick
+from helios_live.data.recorded import MarketSummaries, Recorded, books_from_binance_depth, timeline
+from helios_live.venues.valr.wire import (
+    Control,
+    Parser,
+    book_message,
+    bucket_message,
+    summary_message,
+    trade_message,
+)
+from tests.conftest import sample, shared_data
 
 NOW = 1_700_000_000.0
 PAIRS = ("BTCZAR", "ETHZAR")
@@ -50,9 +60,9 @@ def test_each_event_type_parses_into_its_typed_event() -> None:
 
     t, b, s, o = (p.parse(json.dumps(m)) for m in (trade(), bucket(), summary(), book()))
 
-    assert t == Trade("BTCZAR", 1_699_999_995.393, 9500.5, 0.001, True, "t1")
+    assert t == TradeTick("BTCZAR", 1_699_999_995.393, 9500.5, 0.001, True, "t1")
     assert b == Bucket("ETHZAR", 1_699_999_980, 60, 100.0, 110.0, 95.0, 105.0, 2.5)
-    assert isinstance(s, Summary) and (s.bid, s.ask, s.last) == (9499.0, 9501.0, 9500.0)
+    assert isinstance(s, MarketSummary) and (s.bid, s.ask, s.last) == (9499.0, 9501.0, 9500.0)
     assert isinstance(o, Book) and o.bids == ((9499.0, 0.7),) and o.asks == ((9501.0, 0.5),)
     assert sum(p.accepted.values()) == 4 and not p.rejected
 
@@ -112,7 +122,7 @@ def _mutate(message: dict[str, Any], rng: random.Random) -> Any:
 
 
 def _check(event: object) -> None:
-    if isinstance(event, Trade):
+    if isinstance(event, TradeTick):
         assert event.price > 0 and event.quantity > 0 and math.isfinite(event.price) and event.pair in PAIRS
         assert 1_230_940_800 <= event.ts <= NOW + 300
     elif isinstance(event, Bucket):
@@ -160,3 +170,36 @@ def test_random_structures_and_bytes_never_crash(message: Any, raw: bytes) -> No
     _check(p.parse(raw))
 
     assert sum(p.accepted.values()) + sum(p.rejected.values()) == 2
+
+
+def test_every_event_of_a_recorded_timeline_written_in_valr_format_reads_back_unchanged() -> None:
+    """What the simulator sends is what a replay hands the kernel directly: the parity of the
+    two paths starts here."""
+    trades = sample("XRP-ETH_trades_2019-10.parquet").head(3000)
+    candles = sample("XRP-ETH_1m_2019-10.parquet").head(300)
+    books = books_from_binance_depth(
+        shared_data("orderbook/BTCUSDT_depth_snapshot_2022-11-01.csv"),
+        shared_data("orderbook/BTCUSDT_depth_updates_2022-11-01.csv"),
+        "BTCUSDT",
+    )
+    recorded = Recorded(trades={"XRPETH": trades}, candles={"XRPETH": candles})
+    summaries = MarketSummaries(recorded)
+    wire = Parser(("XRPETH", "BTCUSDT"), now=lambda: 2e9)
+    events = [t.event for t in timeline(recorded, start=trades["ts"].iloc[0].timestamp())]
+    events += [t.event for t in timeline(Recorded(), {"BTCUSDT": books}, start=books[0].ts or 0.0)]
+
+    def written(event: Any) -> str:
+        if isinstance(event, TradeTick):
+            return trade_message(event)
+        if isinstance(event, Bucket):
+            return bucket_message(event)
+        if isinstance(event, Book):
+            return book_message(event, 1)
+        figures = summaries.figures(event.pair, event.ts)
+        assert figures is not None
+        return summary_message(event, figures)
+
+    kinds = {type(e).__name__ for e in events}
+    assert kinds == {"TradeTick", "Bucket", "MarketSummary", "Book"}
+    assert all(wire.parse(written(e)) == e for e in events) and len(events) > 4000
+    assert not wire.rejected

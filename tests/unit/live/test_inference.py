@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from helios_core.features.spec import BLOCK, TIMEFRAMES, vector_names
-from helios_live.inference import Predictor, load
+from helios_live.models.inference import Predictor, load
 from helios_live.models.registry import Registry, RegistryError
 from tests.live_support import make_bundle
 

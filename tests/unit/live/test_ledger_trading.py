@@ -10,15 +10,9 @@ from typing import Any
 
 import pytest
 
-from helios_live.ledger import (
-    FillRecord,
-    Ledger,
-    LedgerConflict,
-    LedgerError,
-    ModeRecord,
-    OrderRecord,
-    Page,
-)
+from helios_core.trading.enums import TradingMode
+from helios_core.trading.orders import Order
+from helios_live.ledger import Ledger, LedgerConflict, LedgerError, ModeRecord, Page
 from tests.ledger_support import (
     HOUR,
     MINUTE,
@@ -54,6 +48,11 @@ def counts(ledger: Ledger) -> dict[str, int]:
         "snapshots": ledger.snapshots,
     }
     return {name: len(page(limit=1000).items) for name, page in pages.items()}
+
+
+def renamed(order: Order, client_order_id: str) -> Order:
+    """The same order under another client order id, without its fills."""
+    return replace(order, intent=replace(order.intent, client_order_id=client_order_id), fills=())
 
 
 def walk(page: Callable[..., Page], **filters: Any) -> list[int]:
@@ -114,8 +113,8 @@ def test_a_duplicate_prediction_stores_none_of_its_children(ledger: Ledger) -> N
 def test_a_close_updates_its_position_and_stores_order_fill_and_snapshot_together(ledger: Ledger) -> None:
     opened = traded(hour=0)
     ledger.write([opened], snapshots=[snapshot(opened.decided_at)])
-    assert opened.trade is not None
-    closed = closing(opened.trade, price=110.0)
+    assert opened.execution is not None
+    closed = closing(opened.execution, price=110.0)
     later = record(hour=1)
 
     ids = ledger.write([later], [closed], [snapshot(closed.position.closed_at or T0, equity=10_039.16)])
@@ -136,9 +135,9 @@ def test_a_close_updates_its_position_and_stores_order_fill_and_snapshot_togethe
 
 def test_a_position_can_open_and_close_in_one_write(ledger: Ledger) -> None:
     opened = traded(hour=0)
-    assert opened.trade is not None
+    assert opened.execution is not None
 
-    ledger.write([opened], [closing(opened.trade)])
+    ledger.write([opened], [closing(opened.execution)])
 
     assert [item["status"] for item in ledger.positions().items] == ["CLOSED"]
     assert len(ledger.orders().items) == 2 and ledger.open_positions() == []
@@ -147,9 +146,9 @@ def test_a_position_can_open_and_close_in_one_write(ledger: Ledger) -> None:
 @pytest.mark.parametrize("already", ["closed", "missing"])
 def test_a_close_of_a_position_that_is_not_open_rolls_back_the_whole_write(ledger: Ledger, already: str) -> None:
     opened = traded(hour=0)
-    assert opened.trade is not None
+    assert opened.execution is not None
     ledger.write([opened])
-    first = closing(opened.trade)
+    first = closing(opened.execution)
     if already == "closed":
         ledger.write(closes=[first])
     else:
@@ -157,7 +156,7 @@ def test_a_close_of_a_position_that_is_not_open_rolls_back_the_whole_write(ledge
     before = counts(ledger)
 
     # A fresh order id, so that only the position's state can refuse it.
-    close = replace(first, order=replace(first.order, client_order_id="x"), fill=None)
+    close = replace(first, order=renamed(first.order, "x"))
 
     with pytest.raises(LedgerConflict, match="cannot close .*no such open position"):
         ledger.write([traded(hour=1), record(hour=2)], [close], [snapshot(T0)])
@@ -168,10 +167,10 @@ def test_a_close_of_a_position_that_is_not_open_rolls_back_the_whole_write(ledge
 
 def test_a_close_of_the_same_position_twice_in_one_write_is_refused(ledger: Ledger) -> None:
     opened = traded(hour=0)
-    assert opened.trade is not None
+    assert opened.execution is not None
     ledger.write([opened])
-    close = closing(opened.trade)
-    twice = replace(close, order=replace(close.order, client_order_id="again"), fill=None)
+    close = closing(opened.execution)
+    twice = replace(close, order=renamed(close.order, "again"))
 
     with pytest.raises(LedgerConflict, match="BTCZAR-0"):
         ledger.write(closes=[close, twice])
@@ -192,9 +191,8 @@ def test_a_position_key_stored_twice_is_a_conflict(ledger: Ledger) -> None:
 def test_a_client_order_id_stored_twice_is_a_conflict(ledger: Ledger) -> None:
     ledger.add_predictions([traded(hour=0)])
     reused = traded(hour=1)
-    assert reused.trade is not None
-    order = replace(reused.trade.order, client_order_id="BTCZAR-0-O")
-    reused = replace(reused, trade=replace(reused.trade, order=order, fill=None))
+    assert reused.execution is not None
+    reused = replace(reused, execution=replace(reused.execution, order=renamed(reused.execution.order, "BTCZAR-0-O")))
 
     with pytest.raises(LedgerConflict, match=r"orders\.client_order_id"):
         ledger.add_predictions([reused])
@@ -220,22 +218,19 @@ def test_recovery_reads(ledger: Ledger) -> None:
     assert ledger.account() == {"realised": 0.0, "open_entry_fees": 0.0, "closed": 0}
     assert ledger.decided_until("BTCZAR") is None
     first, second, third = traded(hour=0), traded(hour=1), traded(pair="ETHZAR", hour=2)
-    assert first.trade and second.trade and third.trade
+    assert first.execution and second.execution and third.execution
     snapshots = [snapshot(T0 + h * HOUR, equity=10_000.0 + h) for h in (0, 25, 26)]
     ledger.write([third, first, second], snapshots=snapshots)
-    ledger.write(closes=[closing(second.trade, price=90.0)])
+    ledger.write(closes=[closing(second.execution, price=90.0)])
 
     positions = ledger.open_positions()
     account = ledger.account()
 
-    assert positions == [first.trade.position, third.trade.position]
-    realised = (90.0 - 101.0) * 4 - second.trade.position.entry_fee - 0.36
+    assert positions == [first.execution.position, third.execution.position]
+    realised = (90.0 - 101.0) * 4 - second.execution.position.entry_fee - 0.36
     assert account["realised"] == pytest.approx(realised) and account["closed"] == 1
     assert account["open_entry_fees"] == pytest.approx(0.4 + 0.408)
     assert ledger.latest_snapshot() == snapshots[2]
-    assert ledger.first_snapshot_since(T0 + 24 * HOUR) == snapshots[1]
-    assert ledger.first_snapshot_since(T0 + 25 * HOUR) == snapshots[1]
-    assert ledger.first_snapshot_since(T0 + 27 * HOUR) is None
     assert ledger.decided_until("BTCZAR") == T0 + HOUR and ledger.decided_until("ETHZAR") == T0 + 2 * HOUR
 
 
@@ -264,7 +259,7 @@ def test_position_by_id(ledger: Ledger) -> None:
 def test_position_and_order_pages_filter_and_walk(ledger: Ledger) -> None:
     records = [traded(pair="ETHZAR" if h % 3 == 0 else "BTCZAR", hour=h) for h in range(7)]
     ledger.add_predictions(records)
-    trades = {r.trade.position.key: r.trade for r in records if r.trade is not None}
+    trades = {r.execution.position.key: r.execution for r in records if r.execution is not None}
     ledger.write(closes=[closing(trades["BTCZAR-1"]), closing(trades["ETHZAR-3"])])
     positions = ledger.positions(limit=100).items
 
@@ -333,10 +328,10 @@ def test_every_page_refuses_a_bad_cursor_and_limit(ledger: Ledger, page: str) ->
     [
         lambda: replace(opening("k").position, opened_at=NAIVE),
         lambda: replace(opening("k").position, closed_at=NAIVE),
-        lambda: OrderRecord("c", "k", "BTCZAR", "BUY", "OPEN", "PAPER", 1.0, "FILLED", "", NAIVE),
-        lambda: FillRecord("c", 1.0, 1.0, 0.0, "TAKER", "BOOK", 1, NAIVE),
+        lambda: replace(opening("k").order.intent, created_at=NAIVE),
+        lambda: replace(opening("k").order.fills[0], filled_at=NAIVE),
         lambda: replace(snapshot(T0), at=NAIVE),
-        lambda: ModeRecord("LIVE", "PAPER", "operator", NAIVE),
+        lambda: ModeRecord(TradingMode.LIVE, TradingMode.PAPER, "operator", NAIVE),
     ],
 )
 def test_records_refuse_naive_datetimes(build: Callable[[], object]) -> None:
@@ -345,8 +340,6 @@ def test_records_refuse_naive_datetimes(build: Callable[[], object]) -> None:
 
 
 def test_reads_refuse_naive_datetimes(ledger: Ledger) -> None:
-    with pytest.raises(ValueError, match="timezone-aware"):
-        ledger.first_snapshot_since(NAIVE)
     with pytest.raises(ValueError, match="timezone-aware"):
         ledger.snapshots(since=NAIVE)
 

@@ -1,29 +1,27 @@
-"""Trading inside the engine: an approved signal opens a paper position recorded with its
+"""Trading inside the kernel: an approved signal opens a paper position recorded with its
 decision; the emergency stop closes everything; the drawdown hard stop triggers it; LIVE refuses."""
 
 from __future__ import annotations
 
 import asyncio
-import time
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
 import pytest
 
-from helios_live.clock import ExchangeClock
+from helios_core.market import Bucket
+from helios_core.trading.enums import TradingMode
 from helios_live.data.lake import Lake
-from helios_live.engine.engine import Engine
-from helios_live.ledger import Ledger
-from helios_live.models.registry import Registry
+from helios_live.data.recorded import buckets
+from helios_live.kernel.kernel import Kernel
 from tests.conftest import sample
-from tests.live_support import candle_messages, live_settings, make_bundle
+from tests.live_support import feed, in_process, live_settings, make_bundle
 
 BTC = "BTC-PERP_1m_2021-12-31_2022-02-01.parquet"
 HISTORY = 1200  # 20 hours in the lake: 240 five-minute returns for the volatility model
 
 
-def _engine(home: Path, **overrides: Any) -> tuple[Engine, pd.DataFrame]:
+def _kernel(home: Path, **overrides: Any) -> tuple[Kernel, list[Bucket]]:
     candles = sample(BTC).head(HISTORY + 120)
     lake = Lake(home / "lake")
     history = candles.iloc[:HISTORY]
@@ -31,41 +29,27 @@ def _engine(home: Path, **overrides: Any) -> tuple[Engine, pd.DataFrame]:
         lake.write("candles", "BTCPERP", "1m", day, frame.reset_index(drop=True), {})
     settings = live_settings(home, **overrides)
     make_bundle(settings.models_root, lean=0)
-    ledger = Ledger(settings.resolved_database_url)
-    ledger.migrate()
-    engine = Engine(settings, ledger, Registry(settings.models_root), ExchangeClock(), lake=lake, tick_s=0.01)
-    return engine, candles.iloc[HISTORY:].reset_index(drop=True)
+    return in_process(settings, lake=lake), buckets("BTCPERP", candles.iloc[HISTORY:].reset_index(drop=True))
 
 
-async def _until(condition: Any, timeout_s: float = 20.0) -> None:
-    async with asyncio.timeout(timeout_s):
-        while not condition():  # noqa: ASYNC110 -- polling state owned by other tasks
-            await asyncio.sleep(0.01)
-
-
-async def _trade(engine: Engine, live: pd.DataFrame, minutes: int) -> None:
-    """Start, catch up from the lake, fit the volatility model, enable trading, replay `minutes`."""
-    messages = candle_messages("BTCPERP", live)
-    await engine.start(connect=False)
-    await engine.set_auto_trading(True)
-    for raw in messages[:3]:
-        await engine.on_message(raw, time.perf_counter())
-    await engine.drain()
-    await _until(lambda: engine.desk.trader.vol["BTCPERP"].model is not None)
-    for raw in messages[3:minutes]:
-        await engine.on_message(raw, time.perf_counter())
-        await engine.drain()
+async def _trade(kernel: Kernel, live: list[Bucket], minutes: int) -> None:
+    """Start, catch up from the lake (which fits the volatility model), enable trading, replay."""
+    await kernel.start(connect=False)
+    await kernel.set_auto_trading(True)
+    await feed(kernel, live[:3])
+    assert kernel.desk.trader.vol["BTCPERP"].model is not None  # fitted at the end of the warm-up
+    await feed(kernel, live[3:minutes])
 
 
 def test_an_approved_signal_opens_a_paper_position_recorded_with_its_decision(tmp_path: Path) -> None:
-    engine, live = _engine(tmp_path)
+    kernel, live = _kernel(tmp_path)
 
     async def run() -> None:
-        await _trade(engine, live, 40)
-        await engine.close()
+        await _trade(kernel, live, 40)
+        await kernel.close()
 
     asyncio.run(run())
-    ledger = engine.ledger
+    ledger = kernel.ledger
     positions = ledger.positions(limit=100).items
     decisions = ledger.risk_decisions(limit=1000).items
     fills = ledger.fills(limit=100).items
@@ -75,17 +59,8 @@ def test_an_approved_signal_opens_a_paper_position_recorded_with_its_decision(tm
     assert position["side"] == "LONG" and position["pair"] == "BTCPERP"
     assert position["stop_loss_price"] < position["entry_price"] < position["take_profit_price"]
     opened = [d for d in decisions if d["approved"] and d["check"] and d["check"]["passed"]]
-    assert (
-        opened
-        and opened[-1]["vol_source"] in ("GARCH", "EWMA")
-        and opened[-1]["regime"]
-        in (
-            "LOW",
-            "MEDIUM",
-            "HIGH",
-            "EXTREME",
-        )
-    )
+    assert opened and opened[-1]["vol_source"] in ("GARCH", "EWMA")
+    assert opened[-1]["regime"] in ("LOW", "MEDIUM", "HIGH", "EXTREME")
     # later decisions on the same pair are denied by the guard while the position is open
     denied = [d for d in decisions if d["check"] and not d["check"]["passed"]]
     assert denied and all("max_correlation" in " ".join(d["check"]["violations"]) for d in denied)
@@ -96,27 +71,26 @@ def test_an_approved_signal_opens_a_paper_position_recorded_with_its_decision(tm
         if p["steps"][-1]["step"] == "execution" and p["steps"][-1]["approved"]
     ]
     assert len(executed) == len(positions)
+    assert executed[-1]["steps"][-1]["reason"].startswith("paper LONG")
     snapshot = ledger.latest_snapshot()
     assert snapshot is not None and snapshot.open_positions == sum(p["status"] == "OPEN" for p in positions)
 
 
 def test_the_emergency_stop_closes_every_position_and_blocks_entries_until_cleared(tmp_path: Path) -> None:
-    engine, live = _engine(tmp_path)
+    kernel, live = _kernel(tmp_path)
 
     async def run() -> list[str]:
-        await _trade(engine, live, 30)
-        assert engine.desk.trader.account.positions
-        await engine.set_emergency_stop(True, "test")
-        assert not engine.desk.trader.account.positions
-        for raw in candle_messages("BTCPERP", live)[30:40]:
-            await engine.on_message(raw, time.perf_counter())
-            await engine.drain()
-        steps = [p["steps"][-1] for p in engine.ledger.predictions(limit=10).items]
-        await engine.close()
+        await _trade(kernel, live, 30)
+        assert kernel.desk.account.positions
+        await kernel.set_emergency_stop(True, "test")
+        assert not kernel.desk.account.positions
+        await feed(kernel, live[30:40])
+        steps = [p["steps"][-1] for p in kernel.ledger.predictions(limit=10).items]
+        await kernel.close()
         return [f"{s['step']}:{s['reason']}" for s in steps]
 
     last_steps = asyncio.run(run())
-    positions = engine.ledger.positions(limit=100).items
+    positions = kernel.ledger.positions(limit=100).items
 
     assert positions and all(p["status"] == "CLOSED" for p in positions)
     assert any(p["close_reason"] == "EMERGENCY" for p in positions)
@@ -124,56 +98,64 @@ def test_the_emergency_stop_closes_every_position_and_blocks_entries_until_clear
 
 
 def test_the_drawdown_hard_stop_triggers_the_emergency_stop(tmp_path: Path) -> None:
-    engine, live = _engine(tmp_path, trading_capital=10_000.0, risk_max_drawdown=0.01)
+    kernel, live = _kernel(tmp_path, trading_capital=10_000.0, risk_max_drawdown=0.01)
 
     async def run() -> None:
-        await _trade(engine, live, 30)
-        (position,) = engine.desk.trader.account.positions.values()
+        await _trade(kernel, live, 30)
+        (position,) = kernel.desk.account.positions.values()
         # the market gaps 30% down through the stop: the leveraged long loses more than 1% of equity
-        await engine.desk.on_price("BTCPERP", position.entry_price * 0.7, engine.clock.now() + 1, None)
-        await engine.drain()
-        await engine.close()
+        await kernel.prices("BTCPERP", position.entry_price * 0.7, kernel.clock.timestamp() + 1)
+        await kernel.drain()
+        await kernel.close()
 
     asyncio.run(run())
-    stops = engine.ledger.events(kind="EMERGENCY_STOP", limit=10).items
-    positions = engine.ledger.positions(limit=100).items
+    stops = kernel.ledger.events(kind="EMERGENCY_STOP", limit=10).items
+    positions = kernel.ledger.positions(limit=100).items
 
-    assert engine.emergency_stop and stops and "hard stop" in stops[0]["detail"]["reason"]
+    assert kernel.emergency_stop and stops and "hard stop" in stops[0]["detail"]["reason"]
     assert all(p["status"] == "CLOSED" for p in positions)
+
+
+def test_a_position_times_out_on_its_own_alarm_between_candles(tmp_path: Path) -> None:
+    kernel, live = _kernel(tmp_path, risk_max_hold_s=90.0)
+
+    async def run() -> None:
+        await _trade(kernel, live, 30)
+        await kernel.close()
+
+    asyncio.run(run())
+    closed = [p for p in kernel.ledger.positions(limit=100).items if p["close_reason"] == "TIMEOUT"]
+
+    assert closed
+    # closed at its deadline to the second, not at the next candle: the alarm woke its pair
+    assert all((p["closed_at"] - p["deadline"]).total_seconds() == 0 for p in closed)
 
 
 def test_in_live_mode_execution_refuses_with_a_clear_message_and_the_mode_survives_a_restart(
     tmp_path: Path,
 ) -> None:
-    engine, live = _engine(tmp_path, valr_api_key="k" * 16, valr_api_secret="s" * 32)
-    messages = candle_messages("BTCPERP", live)
+    kernel, live = _kernel(tmp_path, valr_api_key="k" * 16, valr_api_secret="s" * 32)
 
-    async def run() -> tuple[list[dict[str, Any]], str]:
-        await engine.start(connect=False)
-        switched = await engine.set_mode("LIVE", "I_CONFIRM_LIVE_TRADING", "test")
-        await engine.set_auto_trading(True)
-        for raw in messages[:3]:
-            await engine.on_message(raw, time.perf_counter())
-        await engine.drain()
-        await _until(lambda: engine.desk.trader.vol["BTCPERP"].model is not None)
-        for raw in messages[3:30]:
-            await engine.on_message(raw, time.perf_counter())
-            await engine.drain()
-        await engine.close()
-        restarted = Engine(engine.settings, engine.ledger, engine.registry, ExchangeClock(), tick_s=0.01)
+    async def run() -> tuple[list[dict[str, Any]], TradingMode]:
+        await kernel.start(connect=False)
+        switched = await kernel.set_mode(TradingMode.LIVE, "I_CONFIRM_LIVE_TRADING", "test")
+        await kernel.set_auto_trading(True)
+        await feed(kernel, live[:30])
+        await kernel.close()
+        restarted = in_process(kernel.settings)
         await restarted.start(connect=False)
         mode = restarted.mode
         await restarted.close()
-        assert switched["mode"] == "LIVE"
-        return [p["steps"][-1] for p in engine.ledger.predictions(limit=100).items], mode
+        assert switched is TradingMode.LIVE
+        return [p["steps"][-1] for p in kernel.ledger.predictions(limit=100).items], mode
 
     last_steps, mode_after_restart = asyncio.run(run())
 
-    assert mode_after_restart == "LIVE" and engine.ledger.mode() == "LIVE"
+    assert mode_after_restart is TradingMode.LIVE and kernel.ledger.mode() is TradingMode.LIVE
     refused = [s for s in last_steps if s["step"] == "execution"]
     assert refused and all(not s["approved"] and "LIVE order placement" in s["reason"] for s in refused)
-    assert engine.ledger.positions(limit=10).items == []
-    assert engine.ledger.events(kind="MODE", limit=10).items[0]["detail"]["previous"] == "PAPER"
+    assert kernel.ledger.positions(limit=10).items == []
+    assert kernel.ledger.events(kind="MODE", limit=10).items[0]["detail"]["previous"] == "PAPER"
 
 
 @pytest.mark.parametrize(
@@ -187,15 +169,15 @@ def test_switching_to_live_needs_the_phrase_and_credentials(
     tmp_path: Path, confirmation: str | None, credentials: bool, message: str
 ) -> None:
     keys = {"valr_api_key": "k" * 16, "valr_api_secret": "s" * 32} if credentials else {}
-    engine, _ = _engine(tmp_path, **keys)
+    kernel, _ = _kernel(tmp_path, **keys)
 
     async def run() -> None:
-        await engine.start(connect=False)
+        await kernel.start(connect=False)
         try:
-            await engine.set_mode("LIVE", confirmation)
+            await kernel.set_mode(TradingMode.LIVE, confirmation)
         finally:
-            await engine.close()
+            await kernel.close()
 
     with pytest.raises(Exception, match=message):
         asyncio.run(run())
-    assert engine.ledger.mode() == "PAPER"
+    assert kernel.ledger.mode() is TradingMode.PAPER

@@ -1,0 +1,1 @@
+"""Replays and backtests: recorded market data through the kernel under a simulated clock."""

@@ -1,1 +1,0 @@
-"""The live engine: per-pair state, the decision chain, health, control."""

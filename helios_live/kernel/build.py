@@ -1,0 +1,32 @@
+"""The kernel as `helios live serve` runs it: the clock, the VALR data client and the lake the
+settings choose."""
+
+from __future__ import annotations
+
+from helios_core.timeframes import as_datetime
+from helios_live.clock import Clock, ExchangeClock, LiveClock
+from helios_live.data.lake import Lake
+from helios_live.kernel.kernel import Kernel
+from helios_live.ledger import Ledger
+from helios_live.models.registry import Registry
+from helios_live.settings import HeliosSettings
+from helios_live.venues.valr.data_client import ValrDataClient
+from helios_live.venues.valr.rest import ValrRestSource
+
+
+def build_kernel(settings: HeliosSettings, ledger: Ledger) -> Kernel:
+    clock: Clock = ExchangeClock() if settings.live.clock == "exchange" else LiveClock()
+    rest = ValrRestSource(
+        settings.valr.base_url,
+        settings.http.timeout_s,
+        settings.http.max_retries,
+        clock=lambda: as_datetime(clock.timestamp()),  # which candles are complete, on the engine's time
+    )
+    client = ValrDataClient(
+        settings.live.ws_url,
+        rest,
+        candles=settings.live.candles,
+        backfill_trades_max_minutes=settings.live.backfill_trades_max_minutes,
+    )
+    lake = Lake(settings.lake_root) if settings.lake_root.exists() else None
+    return Kernel(settings, ledger, Registry(settings.models_root), clock, client, lake=lake)

@@ -1,0 +1,613 @@
+"""The kernel: one engine for the live service and for every replay and backtest.
+
+data client -> typed events -> per-pair bounded queues -> candles -> features -> prediction ->
+decision chain -> execution client -> ledger. What differs between live and a backtest is
+injected: the clock (`LiveClock`, or a `TestClock` the kernel moves to each event's exchange
+time), the data client (VALR's stream, or a replay), and the execution clients. Everything
+periodic is a timer on the clock: candle closes, portfolio snapshots, volatility refits,
+model polling, position time-outs and health. Nothing here reads the wall clock.
+
+One worker per pair owns that pair's state, so a slow step on one pair never reorders another's
+events; a full queue makes the data client wait (back-pressure, never a dropped trade). In
+`lockstep` (backtests) each event is handled to the end before the next one is taken, so the
+run is the same on every machine. Ledger writes go to one writer thread in submission order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+from collections import Counter, deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from functools import partial
+from typing import Any
+
+from helios_core.bars import STEP
+from helios_core.decision import Context, Gate, Signal, Step, run_chain
+from helios_core.errors import HeliosError
+from helios_core.features.spec import FEATURE_SET_VERSION
+from helios_core.features.streaming import Bar
+from helios_core.market import (
+    Book,
+    Bucket,
+    DataEvent,
+    Disconnected,
+    MarketSummary,
+    PairEvent,
+    Reconnected,
+    Tick,
+    TradeTick,
+    exchange_time,
+)
+from helios_core.timeframes import as_datetime
+from helios_core.trading.enums import CloseReason, TradingMode
+from helios_core.trading.position import Execution, position_key
+from helios_live.approval import PassThroughApproval
+from helios_live.clock import Clock, TestClock, TimeEvent
+from helios_live.data.client import DataClient
+from helios_live.data.lake import Lake
+from helios_live.execution.paper import PaperExecutionClient
+from helios_live.kernel import catchup
+from helios_live.kernel.broadcast import Broadcaster
+from helios_live.kernel.pair import Arrival, Catchup, Fit, PairState, Pending
+from helios_live.kernel.supervisor import Supervisor
+from helios_live.ledger import Ledger, Outcome, PredictionRecord, StepRecord
+from helios_live.ledger.writer import LedgerWriter, Stored
+from helios_live.models.inference import Batcher, Predictor, load
+from helios_live.models.registry import Registry, RegistryError
+from helios_live.settings import HeliosSettings
+from helios_live.trading.desk import Desk
+from helios_live.trading.steps import Execute, Guard, Size
+from helios_live.trading.trader import TradingConfig
+from helios_live.trading.volatility import Fitter
+
+log = logging.getLogger("helios.live")
+WORKER_MAX_FAILURES = 5  # a pair's worker loop failing this often in a row is a bug: stop the engine
+STREAM_SILENT_S = 60.0  # VALR answers our PING every 20 s: a minute of silence is a dead stream
+
+
+class Kernel:
+    def __init__(
+        self,
+        settings: HeliosSettings,
+        ledger: Ledger,
+        registry: Registry,
+        clock: Clock,
+        client: DataClient,
+        *,
+        lake: Lake | None = None,
+        approval: Step | None = None,
+        lockstep: bool = False,
+        model_version: str | None = None,
+        health: bool = True,
+    ) -> None:
+        """`model_version` pins one model (a backtest); None follows the registry's ACTIVE one."""
+        self.settings = settings
+        self.ledger, self.registry, self.clock, self.client, self.lake = ledger, registry, clock, client, lake
+        self.approval = approval or PassThroughApproval()
+        self.lockstep = lockstep
+        self.pinned = model_version
+        self.health_timer = health
+        self.follows_data = isinstance(clock, TestClock)
+        self.pairs: tuple[str, ...] = settings.live.pairs
+        self.status = "STOPPED"
+        self.auto_trading = False
+        self.emergency_stop = False
+        self.healthy: bool | None = None
+        self.predictor: Predictor | None = None
+        self.states: dict[str, PairState] = {}
+        self.queues: dict[str, asyncio.Queue[Arrival]] = {}
+        self.broadcaster = Broadcaster()
+        self.writer = ThreadPoolExecutor(1, thread_name_prefix="ledger")
+        self.ledger_writer = LedgerWriter(ledger, self.writer)
+        self.batcher = Batcher()
+        self.latencies: deque[float] = deque(maxlen=10_000)  # seconds, closing message -> committed row
+        self.verdicts: Counter[str] = Counter()
+        self.errors: Counter[str] = Counter()
+        self.supervisor = Supervisor(self.record, self.errors, self._give_up)
+        self.fitter = Fitter(settings.risk.fit_process)
+        config = TradingConfig.from_settings(settings)
+        self.desk = Desk(config, self.pairs, self.ledger_writer, self._book, self.broadcaster.publish)
+        self.desk.connect(TradingMode.PAPER, PaperExecutionClient(self.desk, config.fills))
+        self.steps: list[Step] = self._steps()
+        self.started_at: float | None = None
+        self._timers_set = False
+        self._refused: set[str] = set()  # versions that failed to load: tried once, recorded once
+
+    # control -------------------------------------------------------------------------------
+    async def start(self, pairs: tuple[str, ...] | None = None, *, connect: bool = True) -> None:
+        """Start the workers and (with `connect`) the data client; without it, events come only
+        through `on_event` (tests and benchmarks handing events over themselves)."""
+        if self.status in ("STARTING", "RUNNING"):
+            raise EngineStateError(f"engine is {self.status}")
+        self.status = "STARTING"
+        self.pairs = pairs or self.settings.live.pairs
+        await self._run(self._restore_flags)
+        restored = await self._run(self.desk.restore, self.ledger, self.pairs)
+        self.steps = self._steps()
+        self.fitter.prepare()
+        await self._reload_model()
+        window = self.predictor.window if self.predictor else self.settings.model.window
+        grace = self.settings.live.close_grace_s
+        self.states = {p: PairState(p, grace, window) for p in self.pairs}
+        for position in self.desk.account.positions.values():
+            if position.pair in self.states:
+                self._watch(self.states[position.pair], position.key, position.deadline.timestamp())
+        self.queues = {p: asyncio.Queue(self.settings.live.queue_size) for p in self.pairs}
+        for pair in self.pairs:
+            for row in await self._run(self.ledger.pending_outcomes, pair):
+                self.states[pair].pending.append(Pending(_done(row[0]), row[2], int(row[3].timestamp())))
+        for pair in self.pairs:
+            self.supervisor.task(
+                f"pair-{pair}", partial(self._worker, self.states[pair]), max_failures=WORKER_MAX_FAILURES
+            )
+        if connect:
+            self.supervisor.task("data", partial(self.client.run, self.pairs, self.on_event))
+        self.started_at = self.clock.timestamp()
+        self.status = "RUNNING"
+        if self.clock.is_set:
+            self._set_timers()
+        await self.record("START", pairs=list(self.pairs), model=self.model_version, mode=self.mode)
+        await self.record("PORTFOLIO_RESTORED", **restored)
+
+    async def stop(self) -> None:
+        if self.status == "STOPPED":
+            raise EngineStateError("engine is not running")
+        self.status = "STOPPING"
+        await self.supervisor.stop()
+        self.clock.cancel_all()
+        self._timers_set = False
+        for state in self.states.values():
+            if state.fit is not None:
+                state.fit.task.cancel()
+                state.fit = None
+        self.fitter.shutdown()
+        self.status = "STOPPED"
+        await self.record("STOP")
+
+    async def close(self) -> None:
+        if self.status != "STOPPED":
+            await self.stop()
+        await self.client.close()
+        self.writer.shutdown(wait=True)
+
+    async def set_auto_trading(self, enabled: bool) -> None:
+        self.auto_trading = enabled
+        await self.record("AUTO_TRADING", enabled=enabled)
+
+    async def set_emergency_stop(self, active: bool, reason: str = "", now: float | None = None) -> None:
+        """Active: block every entry and close every open position at the market (at `now`, by
+        default the clock's)."""
+        self.emergency_stop = active
+        if active:
+            closed = await self.desk.close_all(CloseReason.EMERGENCY, self.clock.timestamp() if now is None else now)
+            await self.record("EMERGENCY_STOP", reason=reason, closed_positions=[e.position.key for e in closed])
+        else:
+            # Clearing acknowledges the loss: the drawdown is measured from here on, or the
+            # drawdown limit that stopped the engine would deny every entry for ever.
+            self.desk.account.reset_peak()
+            await self.record("EMERGENCY_STOP_CLEARED", reason=reason)
+
+    async def close_position(self, key: str) -> Execution:
+        """Close one open position at the market (a manual close)."""
+        execution = await self.desk.close(key, CloseReason.MANUAL, self.clock.timestamp())
+        await self.record("POSITION_CLOSED", pair=execution.position.pair, key=key, reason=CloseReason.MANUAL)
+        return execution
+
+    async def set_mode(self, mode: TradingMode, confirmation: str | None = None, reason: str = "") -> TradingMode:
+        """PAPER or LIVE; LIVE needs the confirmation phrase and exchange credentials (ModeError)."""
+        self.desk.check_mode(mode, confirmation, self.settings.valr.credentials)
+        if mode != self.desk.mode:
+            record = self.desk.mode_record(mode, reason, self.clock.timestamp())
+            # Switched before the await: no worker may open a position in the old mode meanwhile.
+            previous, self.desk.mode = self.desk.mode, mode
+            try:
+                await self._run(self.ledger.record_mode, record)
+            except BaseException:
+                self.desk.mode = previous
+                raise
+            await self.record("MODE", mode=mode, previous=previous, reason=reason)
+        return self.desk.mode
+
+    @property
+    def mode(self) -> TradingMode:
+        return self.desk.mode
+
+    @property
+    def model_version(self) -> str | None:
+        return self.predictor.version if self.predictor else None
+
+    def _steps(self) -> list[Step]:
+        signal = Signal(self.settings.live.min_confidence)
+        return [signal, Gate(), Size(self.desk), self.approval, Guard(self.desk), Execute(self.desk)]
+
+    def _book(self, pair: str) -> Book | None:
+        state = self.states.get(pair)
+        return state.book if state is not None else None
+
+    # events in -----------------------------------------------------------------------------
+    async def on_event(self, event: DataEvent, received: float | None = None) -> None:
+        """One event from the data client; `received` is the `perf_counter()` of its message."""
+        if self.follows_data and (ts := exchange_time(event)) is not None:
+            await self._advance(ts)
+        if isinstance(event, Tick):
+            return
+        if isinstance(event, Reconnected):
+            await self.record("STREAM_CONNECTED", url=event.source)
+            return
+        if isinstance(event, Disconnected):
+            for queue in self.queues.values():
+                await self._put(queue, event, None)
+            await self.record("STREAM_DISCONNECTED", reason=event.reason)
+            return
+        target = self.queues.get(event.pair)
+        if target is not None:
+            await self._put(target, event, received)
+
+    async def _put(self, queue: asyncio.Queue[Arrival], event: PairEvent, received: float | None) -> None:
+        # Before a clock that follows the data has its first time, an event has no time yet.
+        arrival = Arrival(event, received, self.clock.timestamp() if self.clock.is_set else math.nan)
+        if queue.full():
+            await queue.put(arrival)
+        else:
+            queue.put_nowait(arrival)
+        if self.lockstep:
+            await queue.join()
+
+    async def _advance(self, ts: float) -> None:
+        clock = self.clock
+        assert isinstance(clock, TestClock)  # noqa: S101 -- follows_data means a TestClock
+        first = not clock.is_set
+        await clock.advance_to(ts)
+        if first and self.status == "RUNNING":
+            self.started_at = clock.timestamp()  # the start-up was stamped before the data had a time
+            self._set_timers()
+
+    async def drain(self) -> None:
+        """Wait until every queued event is handled and every ledger write is committed."""
+        for queue in self.queues.values():
+            await queue.join()
+        await self._run(lambda: None)
+
+    # timers --------------------------------------------------------------------------------
+    def _set_timers(self) -> None:
+        """Every periodic job, on the clock; set once the clock has a time."""
+        if self._timers_set:
+            return
+        self._timers_set = True
+        clock, guard, now = self.clock, self.supervisor.timer, self.clock.timestamp()
+
+        def every(name: str, interval: float, callback: Any, offset: float = 0.0) -> None:
+            # On the interval's own grid (whole minutes for a minute), wherever the clock started.
+            start = (math.floor(now / interval) + 1) * interval + offset
+            clock.set_timer(name, interval, guard(name, callback), start_s=start)
+
+        every("candle-close", STEP, self._tick_all, offset=self.settings.live.close_grace_s)
+        every("snapshot", self.settings.portfolio.snapshot_s, self._snapshot)
+        if self.pinned is None:
+            every("model-poll", self.settings.live.model_poll_s, self._poll_model)
+        if self.health_timer:
+            every("health", self.settings.live.health_s, self._check_health)
+        for position in self.desk.account.positions.values():
+            self._wake(position.pair, position.deadline.timestamp(), f"timeout-{position.key}")
+
+    async def _tick_all(self, event: TimeEvent) -> None:
+        for queue in self.queues.values():
+            if self.lockstep or not queue.full():  # ticks are idempotent: a skipped one changes nothing
+                await self._put(queue, Tick(event.ts), None)
+
+    async def _tick(self, pair: str, event: TimeEvent) -> None:
+        queue = self.queues.get(pair)
+        if queue is not None:
+            await self._put(queue, Tick(event.ts), None)
+
+    def _wake(self, pair: str, at: float, name: str) -> None:
+        """Wake `pair` at `at` on the kernel's clock: on a live clock nothing else would until
+        its next event; on one that follows the data the pair's own alarm may have fired already."""
+        self.clock.set_time_alert(name, at, self.supervisor.timer("wake", partial(self._tick, pair)))
+
+    def _watch(self, state: PairState, key: str, deadline: float) -> None:
+        """A position's time-out: an alarm on the pair's own clock, and a wake-up on the kernel's."""
+        state.timers.set_time_alert(f"timeout-{key}", deadline, partial(self._timed_out, state))
+        if self._timers_set:
+            self._wake(state.pair, deadline, f"timeout-{key}")
+
+    async def _timed_out(self, state: PairState, event: TimeEvent) -> None:
+        state.now = event.ts
+        if state.catchup is None:
+            await self.prices(state.pair, math.nan, event.ts)
+
+    async def _snapshot(self, event: TimeEvent) -> None:
+        self.ledger_writer.submit(None, None, (), [self.desk.snapshot(event.ts, "PERIODIC")])
+
+    async def _poll_model(self, event: TimeEvent) -> None:
+        await self._reload_model()
+
+    def health_checks(self) -> dict[str, bool]:
+        """What health needs of the engine itself (the API adds whether the ledger answers)."""
+        silent = self.client.silent_s()
+        return {
+            "engine_running": self.status == "RUNNING",
+            "stream_alive": self.client.stats.connected and silent is not None and silent < STREAM_SILENT_S,
+            "model_loaded": self.predictor is not None,
+        }
+
+    async def _check_health(self, event: TimeEvent) -> None:
+        checks = self.health_checks()
+        healthy = all(checks.values())
+        if healthy != self.healthy:
+            failing = sorted(name for name, ok in checks.items() if not ok)
+            if self.healthy is not None or not healthy:
+                await self.record("HEALTH", healthy=healthy, failing=failing)
+            self.healthy = healthy
+
+    # workers -------------------------------------------------------------------------------
+    async def _worker(self, state: PairState) -> None:
+        queue = self.queues[state.pair]
+        while True:
+            arrival = await queue.get()
+            try:
+                if not math.isnan(arrival.at):
+                    await state.timers.advance_to(arrival.at)  # the pair's own alarms, due by then
+                state.now = arrival.at
+                if state.catchup is not None:
+                    await catchup.catching_up(self, state, arrival)
+                else:
+                    await self.handle(state, arrival)
+            except Exception as exc:  # a bug or bad data on one pair must not stop the engine
+                self.errors[type(exc).__name__] += 1
+                log.exception("pair %s: error handling %r", state.pair, arrival.event)
+                await self.record("ERROR", pair=state.pair, error=f"{type(exc).__name__}: {exc}")
+            finally:
+                queue.task_done()
+
+    def now(self, state: PairState) -> float:
+        """The time a pair's event is handled at: when it arrived on a clock that follows the
+        data (a replay: the same whatever the queue's lag), the clock itself on a live one."""
+        return state.now if self.follows_data else self.clock.timestamp()
+
+    async def handle(self, state: PairState, arrival: Arrival) -> None:
+        pair, item, received = state.pair, arrival.event, arrival.received
+        if isinstance(item, TradeTick):
+            bar = state.builder.on_trade(item)
+            await self.prices(pair, item.price, item.ts)
+        elif isinstance(item, Bucket):
+            bar = state.builder.on_bucket(item)
+            await self.prices(pair, item.close, self.now(state))
+        elif isinstance(item, Tick):
+            bar = state.builder.advance(item.ts)
+            await self.prices(pair, math.nan, item.ts)  # time-outs
+        elif isinstance(item, MarketSummary):
+            await self.prices(pair, item.last, item.ts)
+            return
+        elif isinstance(item, Book):
+            state.book = item
+            return
+        else:  # Disconnected: what follows may have a hole before it
+            state.catchup = Catchup(resume_from=_finite(state.builder.discard_open()))
+            return
+        if bar is not None:
+            await self.on_bar(state, state.with_book(bar), received, live=True)
+
+    async def prices(self, pair: str, price: float, now: float) -> None:
+        """A price (NaN: a tick) for the desk's positions; the drawdown hard stop if it is hit."""
+        if await self.desk.on_price(pair, price, now) and not self.emergency_stop:
+            account, limit = self.desk.account, self.desk.config.limits.max_drawdown
+            reason = f"drawdown {account.drawdown:.2%} reached the {limit:.0%} hard stop"
+            await self.set_emergency_stop(True, reason, now)
+
+    async def on_bar(self, state: PairState, bar: Bar, received: float | None, live: bool) -> None:
+        if state.fit is not None:
+            await self._install_fit(state)
+        window = state.fold(bar)
+        self.desk.trader.vol[state.pair].on_bar(bar)
+        predictor = self.predictor
+        close = bar.ts + STEP
+        if predictor is not None:
+            due = state.outcomes(bar, predictor.label)
+            if due:
+                asyncio.wrap_future(self.ledger_writer.submit_outcomes(due)).add_done_callback(self._filled)
+        if not live or window is None or predictor is None:
+            return
+        if bar.ts <= self.desk.decided_until.get(state.pair, -math.inf):
+            return  # decided before a restart: the ledger has its decision (and any trade)
+        prediction = await self.batcher.predict(predictor, *window)
+        now = self.now(state)
+        context = Context(
+            state.pair,
+            prediction,
+            predictor.version,
+            bar.close,
+            self.emergency_stop,
+            self.auto_trading,
+            now=close if math.isnan(now) else now,
+            candle_ts=bar.ts,
+            key=position_key(state.pair, bar.ts, predictor.version),
+            mode=self.desk.mode,
+        )
+        verdicts = await run_chain(self.steps, context)
+        for verdict in verdicts:
+            self.verdicts[f"{verdict.step}:{'approved' if verdict.approved else 'denied'}"] += 1
+        record = PredictionRecord(
+            pair=state.pair,
+            candle_ts=as_datetime(bar.ts),
+            decided_at=as_datetime(close),
+            model_version=predictor.version,
+            feature_set_version=FEATURE_SET_VERSION,
+            feature_hash=prediction.feature_hash,
+            prediction=prediction.label,
+            p_buy=prediction.probabilities[0],
+            p_sell=prediction.probabilities[1],
+            p_hold=prediction.probabilities[2],
+            confidence=prediction.confidence,
+            entry_price=bar.close,
+            outcome_due=as_datetime(close + predictor.horizon_s),
+            latency_ms=None,
+            steps=tuple(StepRecord(v.step, v.approved, v.reason) for v in verdicts),
+            risk=context.risk,
+            check=context.check,
+            execution=context.execution,
+        )
+        execution = context.execution
+        snapshots = [self.desk.snapshot(context.now, "FILL")] if execution else []
+        stored = self.ledger_writer.submit(record, received, snapshots=snapshots)
+        if execution is not None:
+            self.desk.opened(execution)
+            self._watch(state, execution.position.key, execution.position.deadline.timestamp())
+        # Its outcome is flushed on the same writer thread after this insert: it can wait on it.
+        state.pending.append(Pending(stored, bar.close, close + predictor.horizon_s))
+        asyncio.wrap_future(stored).add_done_callback(partial(self._stored, state, record))
+
+    def _stored(self, state: PairState, record: PredictionRecord, future: asyncio.Future[Stored]) -> None:
+        if future.exception() is not None:
+            self.errors["ledger"] += 1
+            log.error("pair %s: prediction not stored: %s", state.pair, future.exception())
+            if record.execution is not None:
+                # The account must hold only what the ledger shows: forget the opening.
+                self.desk.account.undo_open(record.execution.position)
+            return
+        prediction_id, latency = future.result()
+        if prediction_id is None:
+            return  # already in the ledger (a restart re-processed this candle)
+        state.predictions += 1
+        if latency is not None:
+            self.latencies.append(latency)
+            if record.execution is not None:
+                self.desk.fill_latencies.append(latency)
+        self.broadcaster.publish({"type": "prediction", "id": prediction_id, **_public(record)})
+
+    def _filled(self, future: asyncio.Future[list[Outcome]]) -> None:
+        if future.exception() is not None:
+            self.errors["ledger"] += 1
+            log.error("outcomes not stored: %s", future.exception())
+            return
+        for outcome in future.result():
+            self.broadcaster.publish({"type": "outcome", "id": outcome.prediction_id, "actual": outcome.actual_outcome})
+
+    # volatility ----------------------------------------------------------------------------
+    def _ask_fit(self, state: PairState) -> None:
+        """Start a fit on the returns seen so far; it is installed at the pair's next bar."""
+        returns, seen = self.desk.trader.vol[state.pair].fit_input()
+        state.fit = Fit(asyncio.ensure_future(self.fitter.fit(returns)), seen)
+
+    async def fit_now(self, state: PairState) -> None:
+        """Fit and install at once (the end of a warm-up), then refit every `risk_refit_s`."""
+        self._ask_fit(state)
+        await self._install_fit(state)
+        every = self.settings.risk.refit_s
+        state.timers.set_timer("refit", every, partial(self._refit_due, state), start_s=self.now(state) + every)
+
+    def _refit_due(self, state: PairState, event: TimeEvent) -> None:
+        if state.fit is None and state.catchup is None:
+            self._ask_fit(state)
+
+    async def _install_fit(self, state: PairState) -> None:
+        fit, state.fit = state.fit, None
+        assert fit is not None  # noqa: S101 -- the callers checked
+        vol = self.desk.trader.vol[state.pair]
+        try:
+            model = await fit.task
+        except Exception as exc:  # noqa: BLE001 -- a dead fitter must not stop the pair; the old model serves
+            self.errors["volatility_fit"] += 1
+            await self.record("VOLATILITY_FIT_FAILED", pair=state.pair, error=f"{type(exc).__name__}: {exc}")
+            return
+        vol.install(model, fit.seen)
+        await self.record(
+            "VOLATILITY_FIT",
+            pair=state.pair,
+            source=model.source,
+            reason=model.reason,
+            returns=model.n,
+            daily_vol=_finite(vol.daily_vol),
+            regime=vol.regime,
+            alpha=_finite(model.alpha),
+            beta=_finite(model.beta),
+        )
+
+    # the model -----------------------------------------------------------------------------
+    async def _reload_model(self) -> None:
+        active = self.pinned or await asyncio.to_thread(self.registry.active)
+        if active is None or active == self.model_version or active in self._refused:
+            return
+        try:
+            predictor = await asyncio.to_thread(load, self.registry, active)
+        except (RegistryError, OSError) as exc:
+            self._refused.add(active)
+            await self.record("MODEL_REFUSED", version=active, reason=str(exc))
+            if self.pinned is not None:
+                raise
+            return
+        previous = self.model_version
+        # Swapped between two events of the event loop: every candle is decided by exactly one model.
+        self.predictor = predictor
+        for state in self.states.values():
+            state.set_window(predictor.window)
+        await self.record("MODEL_LOADED", version=active, previous=previous, provider=predictor.provider)
+
+    # the ledger ----------------------------------------------------------------------------
+    async def _run(self, fn: Any, *args: Any) -> Any:
+        """`fn(*args)` on the ledger's writer thread, in order with every other ledger write."""
+        return await asyncio.get_running_loop().run_in_executor(self.writer, fn, *args)
+
+    async def record(self, kind: str, pair: str | None = None, **detail: Any) -> None:
+        """An engine event, stamped with the clock's time: into the ledger and out to the event
+        stream. A ledger that is down is reported by /health; the engine carries on."""
+        at = as_datetime(self.clock.timestamp())
+        try:
+            await self._run(self.ledger.record_event, kind, at, detail, pair)
+        except HeliosError as exc:
+            self.errors["ledger"] += 1
+            log.error("engine event %s not recorded: %s", kind, exc)
+        log.info("%s %s %s", kind, pair or "", detail)
+        self.broadcaster.publish({"type": "engine", "kind": kind, "pair": pair, "at": at.isoformat(), **detail})
+
+    def count_error(self, kind: str) -> None:
+        self.errors[kind] += 1
+
+    def _restore_flags(self) -> None:
+        latest = self.ledger.events(kind="EMERGENCY_STOP", limit=1).items
+        cleared = self.ledger.events(kind="EMERGENCY_STOP_CLEARED", limit=1).items
+        if latest and (not cleared or cleared[0]["id"] < latest[0]["id"]):
+            self.emergency_stop = True
+        auto = self.ledger.events(kind="AUTO_TRADING", limit=1).items
+        if auto:
+            self.auto_trading = bool(auto[0]["detail"].get("enabled"))
+
+    async def _give_up(self, task: str) -> None:
+        """The stated rule for a task that keeps failing: close everything and stop the engine,
+        in a task of its own (the failing task is among those the stop cancels)."""
+
+        async def halt() -> None:
+            await self.set_emergency_stop(True, f"task {task} kept failing")
+            if self.status == "RUNNING":
+                await self.stop()
+
+        asyncio.get_running_loop().create_task(halt(), name="halt")
+
+
+class EngineStateError(HeliosError):
+    """A command that does not fit the engine's state (start while running, stop while stopped)."""
+
+
+def _finite(value: float) -> float | None:
+    return value if math.isfinite(value) else None
+
+
+def _done(prediction_id: int) -> Future[Stored]:
+    future: Future[Stored] = Future()
+    future.set_result((prediction_id, None))
+    return future
+
+
+def _public(record: PredictionRecord) -> dict[str, Any]:
+    return {
+        "pair": record.pair,
+        "candle_ts": record.candle_ts.isoformat(),
+        "model_version": record.model_version,
+        "prediction": record.prediction,
+        "probabilities": {"BUY": record.p_buy, "SELL": record.p_sell, "HOLD": record.p_hold},
+        "confidence": record.confidence,
+        "entry_price": record.entry_price,
+        "steps": [{"step": s.step, "approved": s.approved, "reason": s.reason} for s in record.steps],
+    }

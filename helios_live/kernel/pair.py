@@ -1,0 +1,126 @@
+"""One pair's state in the kernel: candle builder, streaming features, the model's input window,
+the predictions waiting for their outcome, a volatility fit in flight, and the catch-up state
+after a (re)connect."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+import numpy as np
+
+from helios_core.bars import STEP, CandleBuilder
+from helios_core.features.multi import StreamingFeatures
+from helios_core.features.spec import BLOCK, TIMEFRAMES
+from helios_core.features.streaming import Bar
+from helios_core.labels import LookaheadConfig, lookahead_outcome
+from helios_core.market import Book, PairEvent
+from helios_core.risk.garch import VolModel
+from helios_live.clock import TestClock
+from helios_live.ledger.writer import Settled, Stored
+
+
+class Arrival(NamedTuple):
+    """An event as it entered the kernel: when its message arrived (`perf_counter()`, None when
+    replayed), and the clock's time then. A pair's events are handled at the time they arrived,
+    however long they waited in its queue, so a lagging pair decides as a prompt one would."""
+
+    event: PairEvent
+    received: float | None
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class Pending:
+    """A prediction waiting for its outcome; `stored` is its ledger insert (id, latency)."""
+
+    stored: Future[Stored]
+    entry: float
+    due: int  # epoch seconds
+
+
+@dataclass
+class Catchup:
+    """A pair is catching up from `resume_from` (None: from its warm-up) until `cut`, the first
+    minute it has seen whole on the stream; events after the cut wait in `buffer`."""
+
+    resume_from: float | None = None
+    cut: float | None = None
+    buffer: list[Arrival] = field(default_factory=list)
+
+
+@dataclass
+class Fit:
+    """A volatility fit asked for at a point of the pair's events, installed at its next bar."""
+
+    task: asyncio.Future[VolModel]
+    seen: int  # returns seen when it was asked for
+
+
+class PairState:
+    def __init__(self, pair: str, grace_s: float, window: int) -> None:
+        self.pair = pair
+        self.builder = CandleBuilder(grace_s)
+        self.features = StreamingFeatures(TIMEFRAMES)
+        self.window: deque[tuple[np.ndarray, np.ndarray]] = deque(maxlen=window)
+        self.last_ts: int | None = None
+        self.pending: deque[Pending] = deque()
+        self.book: Book | None = None
+        self.recent: deque[Bar] = deque(maxlen=5000)
+        self.catchup: Catchup | None = Catchup()
+        self.fit: Fit | None = None
+        # The pair's own clock, moved to each of its events as it handles them: refits and
+        # position time-outs fire on it at their time, however far the pair lags the kernel's.
+        self.timers = TestClock()
+        self.now = float("nan")  # the time its event being handled arrived
+        self.candles = 0
+        self.predictions = 0
+        self.backfilled = 0
+
+    def set_window(self, length: int) -> None:
+        if self.window.maxlen != length:
+            self.window = deque(self.window, maxlen=length)
+
+    def with_book(self, bar: Bar) -> Bar:
+        book = self.book
+        if book is None or not book.bids or not book.asks:
+            return bar
+        return bar._replace(
+            book_bid=book.bids[0][0],
+            book_ask=book.asks[0][0],
+            book_bid_qty=book.bids[0][1],
+            book_ask_qty=book.asks[0][1],
+        )
+
+    def fold(self, bar: Bar) -> tuple[np.ndarray, np.ndarray] | None:
+        """Fold a closed bar into the features; the model input (timeframes, window, 30) once the
+        window holds that many consecutive candles and the newest has a valid feature."""
+        values = np.asarray(self.features.update(bar), dtype=np.float32).reshape(len(TIMEFRAMES), BLOCK)
+        valid = np.isfinite(values)
+        values[~valid] = 0.0
+        if self.last_ts is not None and bar.ts != self.last_ts + STEP:
+            self.window.clear()  # training windows never span a gap either
+        self.window.append((values, valid.astype(np.float32)))
+        self.last_ts = bar.ts
+        self.recent.append(bar)
+        self.candles += 1
+        if len(self.window) < (self.window.maxlen or 0) or not valid.any():
+            return None
+        return np.stack([v for v, _ in self.window], axis=1), np.stack([m for _, m in self.window], axis=1)
+
+    def outcomes(self, bar: Bar, label: LookaheadConfig) -> list[Settled]:
+        """Outcomes of the predictions whose horizon ends with `bar` (just folded). Bars arrive in
+        order, so a horizon that ended earlier ended on a missing candle: that prediction keeps
+        no outcome (null, as a label is in training)."""
+        out: list[Settled] = []
+        now = bar.ts + STEP
+        pending = self.pending
+        while pending and pending[0].due <= now:
+            item = pending.popleft()
+            if item.due == now:
+                actual, fwd = lookahead_outcome(item.entry, bar.close, label)
+                out.append((item.stored, actual.name, fwd))
+        return out

@@ -1,1 +1,0 @@
-"""Exchange market data in: wire messages -> typed events -> closed 1m candles."""

@@ -1,0 +1,1 @@
+"""Exchanges Helios talks to, each in its own folder: wire format, clients, and a simulator."""
