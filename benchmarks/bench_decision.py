@@ -37,12 +37,8 @@ import pandas as pd
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from benchmarks.bench_stream import PAIRS, each_case, milliseconds, replay, tape  # noqa: E402
+from benchmarks.bench_stream import PAIRS, each_case, kernel, milliseconds, replay, tape  # noqa: E402
 from helios_core.risk.garch import VarianceState, fit  # noqa: E402
-from helios_live.clock import ExchangeClock  # noqa: E402
-from helios_live.engine.engine import Engine  # noqa: E402
-from helios_live.ledger import Ledger  # noqa: E402
-from helios_live.models.registry import Registry  # noqa: E402
 from helios_live.trading.volatility import INTERVAL_S  # noqa: E402
 from tests.live_support import live_settings, make_bundle  # noqa: E402
 
@@ -68,18 +64,16 @@ async def decision_run(frame: pd.DataFrame, url: str | None, home: Path, togethe
         # left to time (each limit is still checked on every decision)
         risk_daily_loss=0.99,
         risk_max_drawdown=0.99,
+        risk_refit_s=1e9,  # no refit during the run
     )
     make_bundle(settings.models_root, window=16, lean=0)
-    ledger = Ledger(settings.resolved_database_url)
-    ledger.migrate()
-    engine = Engine(settings, ledger, Registry(settings.models_root), ExchangeClock(), tick_s=0.05)
+    engine = kernel(settings)
     model = fit(returns_5m(), INTERVAL_S)
 
     def install(minute: int) -> None:
         if minute == 1:  # caught up (no lake here): the volatility model a 30-day history would give
-            for pair, vol in engine.desk.trader.vol.items():
+            for vol in engine.desk.trader.vol.values():
                 vol.install(model, vol.total)
-                engine.desk.fitted_at[pair] = float("inf")  # no refit during the run
 
     await engine.start(connect=False)
     await engine.set_auto_trading(True)
@@ -87,7 +81,7 @@ async def decision_run(frame: pd.DataFrame, url: str | None, home: Path, togethe
     samples = list(engine.desk.fill_latencies)
     decisions = sum(s.predictions for s in engine.states.values())
     await engine.close()
-    ledger.close()
+    engine.ledger.close()
     if not samples:
         raise SystemExit("no decision opened a position: the benchmark measured nothing")
     return {"decisions": decisions, "fills": len(samples), **milliseconds(samples)}

@@ -38,13 +38,15 @@ import psycopg2
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from helios_live.engine.engine import Engine  # noqa: E402
-
-from helios_core.bars import CandleBuilder  # noqa: E402
-from helios_live.clock import ExchangeClock  # noqa: E402 -- after the path set-up above
+from helios_core.bars import CandleBuilder  # noqa: E402 -- after the path set-up above
+from helios_core.market import TradeTick  # noqa: E402
+from helios_live.clock import ExchangeClock  # noqa: E402
+from helios_live.kernel.kernel import Kernel  # noqa: E402
 from helios_live.ledger import Ledger  # noqa: E402
 from helios_live.models.registry import Registry  # noqa: E402
-from helios_live.venues.valr.wire import Parser, Trade  # noqa: E402
+from helios_live.settings import HeliosSettings  # noqa: E402
+from helios_live.venues.valr.data_client import ValrDataClient  # noqa: E402
+from helios_live.venues.valr.wire import Parser  # noqa: E402
 from tests.ledger_support import temporary_database  # noqa: E402
 from tests.live_support import live_settings, make_bundle, trade_message  # noqa: E402
 
@@ -91,7 +93,7 @@ def throughput(frame: pd.DataFrame) -> dict[str, float]:
     closed = 0
     for raw in merged:
         event = parser.parse(raw)
-        if type(event) is Trade and builders[event.pair].on_trade(event) is not None:
+        if type(event) is TradeTick and builders[event.pair].on_trade(event) is not None:
             closed += 1
     elapsed = time.perf_counter() - started
     if parser.rejected:
@@ -107,22 +109,33 @@ def throughput(frame: pd.DataFrame) -> dict[str, float]:
 async def latency_run(frame: pd.DataFrame, url: str | None, home: Path, together: bool) -> dict[str, float]:
     settings = live_settings(home, live_pairs=PAIRS, live_candles="trades", model_window=16, database_url=url or "")
     make_bundle(settings.models_root, window=16)
-    ledger = Ledger(settings.resolved_database_url)
-    ledger.migrate()
-    engine = Engine(settings, ledger, Registry(settings.models_root), ExchangeClock(), tick_s=0.05)
+    engine = kernel(settings)
     await engine.start(connect=False)
     await replay(engine, frame, together)
     samples = engine.latencies
     predictions = sum(s.predictions for s in engine.states.values())
     await engine.close()
-    ledger.close()
+    engine.ledger.close()
     return {"predictions": predictions, **milliseconds(samples)}
 
 
+def kernel(settings: HeliosSettings) -> Kernel:
+    """The kernel as `helios live serve` builds it, with its VALR client parsing the messages the
+    benchmark hands it (no socket) and the exchange-time clock those messages set."""
+    ledger = Ledger(settings.resolved_database_url)
+    ledger.migrate()
+    client = ValrDataClient(settings.live.ws_url, None, candles=settings.live.candles)
+    return Kernel(settings, ledger, Registry(settings.models_root), ExchangeClock(), client)
+
+
 async def replay(
-    engine: Engine, frame: pd.DataFrame, together: bool, after_minute: Callable[[int], None] | None = None
+    engine: Kernel, frame: pd.DataFrame, together: bool, after_minute: Callable[[int], None] | None = None
 ) -> None:
-    """The tape for the 10 pairs (at 10 offsets), minute by minute, through the engine's handler."""
+    """The tape for the 10 pairs (at 10 offsets), minute by minute, through the VALR client's
+    message handler into the kernel."""
+    client = engine.client
+    assert isinstance(client, ValrDataClient)  # noqa: S101 -- built by `kernel` above
+    client.listen(engine.pairs, engine.on_event)
     feeds = [messages(frame, pair, 97 * i, pd.Timedelta(days=400)) for i, pair in enumerate(PAIRS)]
     for i, feed in enumerate(feeds):
         feed["pair"] = i
@@ -132,7 +145,7 @@ async def replay(
         groups = [minute["raw"].tolist()] if together else [g["raw"].tolist() for _, g in minute.groupby("pair")]
         for raws in groups:
             for raw in raws:
-                await engine.on_message(raw, time.perf_counter())
+                await client.on_message(raw, time.perf_counter())
             await engine.drain()
         if after_minute is not None:
             after_minute(i)

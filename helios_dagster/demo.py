@@ -113,6 +113,12 @@ def _print_model(registry: Registry) -> None:
         typer.echo(f"  gate refused: {decision['reason']}; ACTIVE stays {registry.active() or 'unset'}")
 
 
+def _latency(latency: dict[str, Any]) -> str:
+    if not latency["samples"]:
+        return "not measured (no decision came from a message)"
+    return f"p50 {latency['p50']:.1f} ms, p99 {latency['p99']:.1f} ms"
+
+
 def _print_live(metrics: dict[str, Any]) -> None:
     if not metrics:
         return
@@ -121,7 +127,7 @@ def _print_live(metrics: dict[str, Any]) -> None:
     typer.echo(
         f"  {metrics['predictions']} predictions on {metrics['candles']} candles ({metrics['backfilled_candles']} of"
         f" them warm-up from the lake or REST); {metrics['stream']['messages']} messages, {rejected} rejected;"
-        f" close -> stored prediction p50 {latency['p50'] or 0:.1f} ms, p99 {latency['p99'] or 0:.1f} ms"
+        f" close -> stored prediction {_latency(latency)}"
     )
     steps = ", ".join(f"{k} {v}" for k, v in sorted(metrics["verdicts"].items()))
     typer.echo(f"  decision steps: {steps}")

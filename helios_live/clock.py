@@ -28,10 +28,12 @@ NS = 1_000_000_000
 
 @dataclass(frozen=True, slots=True)
 class TimeEvent:
-    """A timer or time alert that fell due; `ts_ns` is when it was due."""
+    """A timer or time alert that fell due; `ts_ns` is when it was due. A LiveClock also says
+    when it fired (`perf_counter()`), for latency figures; simulated time has no such moment."""
 
     name: str
     ts_ns: int
+    fired: float | None = None
 
     @property
     def ts(self) -> float:
@@ -271,7 +273,7 @@ class LiveClock:
             log.warning("timer %s is still running from its last turn; this turn is skipped", timer.name)
             return
         try:
-            result = timer.callback(TimeEvent(timer.name, due))
+            result = timer.callback(TimeEvent(timer.name, due, time.perf_counter()))
         except Exception:  # the callbacks the kernel sets are supervised; this is the last resort
             log.exception("timer %s failed", timer.name)
             return

@@ -14,8 +14,18 @@ from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError
 
 from helios_core.errors import ConfigurationError
 from helios_core.pairs import normalise_pair
@@ -27,8 +37,6 @@ from helios_core.trading.fills import FillModel
 SAMPLE_PAIRS = ("BTCPERP", "ETHBTC", "LTCBTC", "XMRBTC", "ADABTC", "XRPETH")
 VALR_PAIRS = ("BTCZAR", "ETHZAR", "SOLZAR")
 WEAK_TOKENS = frozenset({"changethis", "changeme", "secret", "token", "password", "admin", "helios"})
-
-PairList = Annotated[tuple[str, ...], NoDecode]
 
 
 def is_loopback(host: str) -> bool:
@@ -43,6 +51,10 @@ def _split(value: object) -> object:
 
 def _pairs(value: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(normalise_pair(p) for p in value))
+
+
+# "btc-zar, ETHZAR" in a variable: a tuple of canonical pair names, each once.
+PairList = Annotated[tuple[str, ...], NoDecode, BeforeValidator(_split), AfterValidator(_pairs)]
 
 
 def _built(group: str, build: Any, names: Mapping[str, str]) -> None:
@@ -115,16 +127,6 @@ class TrainSettings(Group):
     max_epochs: int = Field(default=20, ge=1)
     folds: int = Field(default=3, ge=1, le=20)
 
-    @field_validator("pairs", mode="before")
-    @classmethod
-    def _split_pairs(cls, value: object) -> object:
-        return _split(value)
-
-    @field_validator("pairs")
-    @classmethod
-    def _normalise(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        return _pairs(value)
-
 
 class GateSettings(Group):
     min_balanced_accuracy: float = Field(default=0.40, ge=0, le=1)
@@ -150,16 +152,6 @@ class LiveSettings(Group):
     min_confidence: float = Field(default=0.55, ge=0, le=1)
     model_poll_s: float = Field(default=5.0, gt=0)
     health_s: float = Field(default=5.0, gt=0)
-
-    @field_validator("pairs", mode="before")
-    @classmethod
-    def _split_pairs(cls, value: object) -> object:
-        return _split(value)
-
-    @field_validator("pairs")
-    @classmethod
-    def _normalise(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        return _pairs(value)
 
     @field_validator("ws_url")
     @classmethod
@@ -317,17 +309,17 @@ class HeliosSettings(BaseSettings):
             out[group] = {**base, **fields}
         return out
 
-    @field_validator("pairs", "timeframes", mode="before")
+    @field_validator("timeframes", mode="before")
     @classmethod
-    def _split_lists(cls, value: object) -> object:
+    def _split_timeframes(cls, value: object) -> object:
         return _split(value)
 
     @field_validator("pairs")
     @classmethod
-    def _normalise(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+    def _some(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         if not value:
             raise ValueError("at least one pair is required")
-        return _pairs(value)
+        return value
 
     @field_validator("timeframes")
     @classmethod
@@ -385,6 +377,8 @@ def load_settings() -> HeliosSettings:
         return HeliosSettings()
     except ValidationError as exc:
         raise ConfigurationError(f"invalid configuration: {problems(exc)}") from exc
+    except SettingsError as exc:  # a variable the environment source cannot parse at all
+        raise ConfigurationError(f"invalid configuration: {exc}") from exc
 
 
 def problems(exc: ValidationError) -> str:

@@ -97,9 +97,6 @@ class Account:
             self.day = day
             self.day_start_equity = self.equity
 
-    def can_open(self, margin: float, fee: float) -> bool:
-        return margin + fee <= self.cash
-
     def open(self, position: Position) -> None:
         cost = position.margin + position.entry_fee
         if cost > self.cash:

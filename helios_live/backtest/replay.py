@@ -11,7 +11,7 @@ import pandas as pd
 
 from helios_core.candles import to_bars, trades_to_candles, validate_trades
 from helios_core.features.streaming import Bar
-from helios_core.market import Book, Reconnected, Tick
+from helios_core.market import Book, Bucket, Reconnected, Tick, TradeTick
 from helios_core.timeframes import Timeframe
 from helios_live.clock import Clock
 from helios_live.data.client import ClientStats, EventSink
@@ -48,12 +48,14 @@ class ReplayDataClient:
 
     async def run(self, pairs: tuple[str, ...], sink: EventSink) -> None:
         wanted = frozenset(pairs)
+        # As a subscription to the exchange would: its trades, or its buckets, not both.
+        unwanted = Bucket if self.from_trades else TradeTick
         events = timeline(self.recorded, self.books, start=self.start, summary_every_s=self.summary_every_s)
         self.stats.connects, self.stats.connected = 1, True
         await sink(Reconnected("replay"), None)
         for item in events:
             event = item.event
-            if event.pair in wanted:
+            if event.pair in wanted and not isinstance(event, unwanted):
                 self.stats.messages += 1
                 self.accepted[type(event).__name__] += 1
                 await sink(event, None)

@@ -19,7 +19,7 @@ from helios_live.settings import HeliosSettings
 
 
 class ReplayFailed(HeliosError):
-    """The replay's ledger is not a full record of it (a write was refused)."""
+    """The replay cannot run (its ledger is not new) or its ledger is not a full record of it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +47,12 @@ async def replay(
     ledger at `settings.database_url` (migrated first); every configured pair that has data."""
     ledger = Ledger(settings.resolved_database_url)
     ledger.migrate()
+    if ledger.predictions(limit=1).items:
+        ledger.close()
+        raise ReplayFailed(
+            f"{ledger.url} holds decisions already: a replay needs a ledger of its own (it would skip"
+            " every candle decided there)"
+        )
     clock = TestClock(start_s=start)
     client = ReplayDataClient(
         recorded,

@@ -1,10 +1,10 @@
 """Recorded market data as one timeline of typed events: what the exchange simulator streams and
 what a replay feeds the kernel directly, built once so that both see the same market.
 
-Pure apart from the two loaders, which read recordings from disk: the sample-data folder
-(`load_recorded`) and Binance diff-depth CSVs rebuilt into order books
-(`books_from_binance_depth`). Times are epoch seconds; a trade's time is its recorded time to
-the millisecond, as an exchange stamps it.
+Pure apart from the loaders, which read recordings from disk: the lake's 1m candles
+(`from_lake`), the sample-data folder with candles and trades (`load_recorded`) and Binance
+diff-depth CSVs rebuilt into order books (`books_from_binance_depth`). Times are epoch seconds;
+a trade's time is its recorded time to the millisecond, as an exchange stamps it.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import logging
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +26,7 @@ from helios_core.market import Book, Bucket, MarketData, MarketSummary, TradeTic
 from helios_core.orderbook import OrderBook
 from helios_core.pairs import normalise_pair
 from helios_core.timeframes import as_datetime
+from helios_live.data.lake import Lake
 from helios_live.data.sources.file import file_kind, infer_timeframe, read_table
 
 log = logging.getLogger(__name__)
@@ -273,6 +274,17 @@ def books_from_binance_depth(snapshot_csv: Path, updates_csv: Path, pair: str, e
         asks = tuple(sorted(book.asks.items())[:BOOK_LEVELS])
         out.append(Book(symbol, sample_ms / 1000, bids, asks))
     return out
+
+
+def from_lake(lake: Lake, pairs: Sequence[str], first: date, last: date) -> Recorded:
+    """The lake's 1m candles of `pairs` for the days `first` .. `last` (inclusive), as a recording;
+    a pair without any is left out."""
+    candles = {}
+    for pair in pairs:
+        frame = lake.read_range("candles", pair, "1m", first, last)
+        if not frame.empty:
+            candles[pair] = frame.loc[:, list(CANDLE_FIELDS)].reset_index(drop=True)
+    return Recorded(candles=candles)
 
 
 def load_recorded(directory: Path, pairs: Sequence[str] | None = None) -> Recorded:

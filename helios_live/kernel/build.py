@@ -15,7 +15,8 @@ from helios_live.venues.valr.rest import ValrRestSource
 
 
 def build_kernel(settings: HeliosSettings, ledger: Ledger) -> Kernel:
-    clock: Clock = ExchangeClock() if settings.live.clock == "exchange" else LiveClock()
+    ops = LiveClock()  # model polls, health and restart backoffs run on the machine's time
+    clock: Clock = ExchangeClock() if settings.live.clock == "exchange" else ops
     rest = ValrRestSource(
         settings.valr.base_url,
         settings.http.timeout_s,
@@ -29,4 +30,4 @@ def build_kernel(settings: HeliosSettings, ledger: Ledger) -> Kernel:
         backfill_trades_max_minutes=settings.live.backfill_trades_max_minutes,
     )
     lake = Lake(settings.lake_root) if settings.lake_root.exists() else None
-    return Kernel(settings, ledger, Registry(settings.models_root), clock, client, lake=lake)
+    return Kernel(settings, ledger, Registry(settings.models_root), clock, client, lake=lake, ops_clock=ops)

@@ -26,7 +26,6 @@ from typing import Any
 from helios_core.bars import STEP
 from helios_core.decision import Context, Gate, Signal, Step, run_chain
 from helios_core.errors import HeliosError
-from helios_core.features.spec import FEATURE_SET_VERSION
 from helios_core.features.streaming import Bar
 from helios_core.market import (
     Book,
@@ -42,20 +41,24 @@ from helios_core.market import (
 )
 from helios_core.timeframes import as_datetime
 from helios_core.trading.enums import CloseReason, TradingMode
-from helios_core.trading.position import Execution, position_key
+from helios_core.trading.position import Execution, Position, position_key
 from helios_live.approval import PassThroughApproval
-from helios_live.clock import Clock, TestClock, TimeEvent
+from helios_live.clock import Clock, TestClock
 from helios_live.data.client import DataClient
 from helios_live.data.lake import Lake
 from helios_live.execution.paper import PaperExecutionClient
 from helios_live.kernel import catchup
 from helios_live.kernel.broadcast import Broadcaster
-from helios_live.kernel.pair import Arrival, Catchup, Fit, PairState, Pending
+from helios_live.kernel.model_watch import ModelWatch
+from helios_live.kernel.pair import Arrival, Catchup, PairState, Pending
+from helios_live.kernel.records import decision_record, public
+from helios_live.kernel.refits import Refits, finite
 from helios_live.kernel.supervisor import Supervisor
-from helios_live.ledger import Ledger, Outcome, PredictionRecord, StepRecord
+from helios_live.kernel.timers import Timers
+from helios_live.ledger import Ledger, Outcome, PredictionRecord
 from helios_live.ledger.writer import LedgerWriter, Stored
-from helios_live.models.inference import Batcher, Predictor, load
-from helios_live.models.registry import Registry, RegistryError
+from helios_live.models.inference import Batcher, Predictor
+from helios_live.models.registry import Registry
 from helios_live.settings import HeliosSettings
 from helios_live.trading.desk import Desk
 from helios_live.trading.steps import Execute, Guard, Size
@@ -64,10 +67,9 @@ from helios_live.trading.volatility import Fitter
 
 log = logging.getLogger("helios.live")
 WORKER_MAX_FAILURES = 5  # a pair's worker loop failing this often in a row is a bug: stop the engine
-STREAM_SILENT_S = 60.0  # VALR answers our PING every 20 s: a minute of silence is a dead stream
 
 
-class Kernel:
+class Kernel(Timers):
     def __init__(
         self,
         settings: HeliosSettings,
@@ -81,13 +83,19 @@ class Kernel:
         lockstep: bool = False,
         model_version: str | None = None,
         health: bool = True,
+        ops_clock: Clock | None = None,
     ) -> None:
-        """`model_version` pins one model (a backtest); None follows the registry's ACTIVE one."""
+        """`model_version` pins one model (a backtest); None follows the registry's ACTIVE one.
+        `ops_clock` runs the operator's jobs (model polling, health, restart backoffs, uptime):
+        the machine's clock for a service whose market clock follows a replaying exchange,
+        by default the market clock itself."""
         self.settings = settings
         self.ledger, self.registry, self.clock, self.client, self.lake = ledger, registry, clock, client, lake
+        self.ops_clock = ops_clock or clock
         self.approval = approval or PassThroughApproval()
         self.lockstep = lockstep
         self.pinned = model_version
+        self.models = ModelWatch(registry, model_version, self.record)
         self.health_timer = health
         self.follows_data = isinstance(clock, TestClock)
         self.pairs: tuple[str, ...] = settings.live.pairs
@@ -95,7 +103,6 @@ class Kernel:
         self.auto_trading = False
         self.emergency_stop = False
         self.healthy: bool | None = None
-        self.predictor: Predictor | None = None
         self.states: dict[str, PairState] = {}
         self.queues: dict[str, asyncio.Queue[Arrival]] = {}
         self.broadcaster = Broadcaster()
@@ -105,15 +112,20 @@ class Kernel:
         self.latencies: deque[float] = deque(maxlen=10_000)  # seconds, closing message -> committed row
         self.verdicts: Counter[str] = Counter()
         self.errors: Counter[str] = Counter()
-        self.supervisor = Supervisor(self.record, self.errors, self._give_up)
+        self.supervisor = Supervisor(self.ops_clock, self.record, self.errors, self._give_up)
         self.fitter = Fitter(settings.risk.fit_process)
         config = TradingConfig.from_settings(settings)
         self.desk = Desk(config, self.pairs, self.ledger_writer, self._book, self.broadcaster.publish)
         self.desk.connect(TradingMode.PAPER, PaperExecutionClient(self.desk, config.fills))
+        self.desk.on_opened = self._opened
+        self.refits = Refits(
+            self.fitter, self.desk, settings.risk.refit_s, self.record, self.supervisor.timer, self.errors
+        )
         self.steps: list[Step] = self._steps()
-        self.started_at: float | None = None
+        self.started_at: float | None = None  # on the ops clock, for the uptime
         self._timers_set = False
-        self._refused: set[str] = set()  # versions that failed to load: tried once, recorded once
+        self._arriving: float | None = None
+        self._halting: asyncio.Task[None] | None = None
 
     # control -------------------------------------------------------------------------------
     async def start(self, pairs: tuple[str, ...] | None = None, *, connect: bool = True) -> None:
@@ -132,8 +144,7 @@ class Kernel:
         grace = self.settings.live.close_grace_s
         self.states = {p: PairState(p, grace, window) for p in self.pairs}
         for position in self.desk.account.positions.values():
-            if position.pair in self.states:
-                self._watch(self.states[position.pair], position.key, position.deadline.timestamp())
+            self._opened(position)
         self.queues = {p: asyncio.Queue(self.settings.live.queue_size) for p in self.pairs}
         for pair in self.pairs:
             for row in await self._run(self.ledger.pending_outcomes, pair):
@@ -144,8 +155,9 @@ class Kernel:
             )
         if connect:
             self.supervisor.task("data", partial(self.client.run, self.pairs, self.on_event))
-        self.started_at = self.clock.timestamp()
+        self.started_at = self.ops_clock.timestamp()
         self.status = "RUNNING"
+        self._set_ops_timers()
         if self.clock.is_set:
             self._set_timers()
         await self.record("START", pairs=list(self.pairs), model=self.model_version, mode=self.mode)
@@ -155,18 +167,19 @@ class Kernel:
         if self.status == "STOPPED":
             raise EngineStateError("engine is not running")
         self.status = "STOPPING"
-        await self.supervisor.stop()
         self.clock.cancel_all()
+        self.ops_clock.cancel_all()
         self._timers_set = False
-        for state in self.states.values():
-            if state.fit is not None:
-                state.fit.task.cancel()
-                state.fit = None
+        await self.supervisor.stop()
+        self._release()
+        self.refits.cancel(self.states)
         self.fitter.shutdown()
         self.status = "STOPPED"
         await self.record("STOP")
 
     async def close(self) -> None:
+        if self._halting is not None:
+            await self._halting
         if self.status != "STOPPED":
             await self.stop()
         await self.client.close()
@@ -215,12 +228,21 @@ class Kernel:
         return self.desk.mode
 
     @property
+    def predictor(self) -> Predictor | None:
+        return self.models.predictor
+
+    @property
     def model_version(self) -> str | None:
-        return self.predictor.version if self.predictor else None
+        return self.models.version
 
     def _steps(self) -> list[Step]:
         signal = Signal(self.settings.live.min_confidence)
         return [signal, Gate(), Size(self.desk), self.approval, Guard(self.desk), Execute(self.desk)]
+
+    def _opened(self, position: Position) -> None:
+        state = self.states.get(position.pair)
+        if state is not None:
+            self._watch(state, position.key, position.deadline.timestamp())
 
     def _book(self, pair: str) -> Book | None:
         state = self.states.get(pair)
@@ -230,7 +252,11 @@ class Kernel:
     async def on_event(self, event: DataEvent, received: float | None = None) -> None:
         """One event from the data client; `received` is the `perf_counter()` of its message."""
         if self.follows_data and (ts := exchange_time(event)) is not None:
-            await self._advance(ts)
+            self._arriving = received  # what the ticks it brings due were brought by
+            try:
+                await self._advance(ts)
+            finally:
+                self._arriving = None
         if isinstance(event, Tick):
             return
         if isinstance(event, Reconnected):
@@ -246,6 +272,8 @@ class Kernel:
             await self._put(target, event, received)
 
     async def _put(self, queue: asyncio.Queue[Arrival], event: PairEvent, received: float | None) -> None:
+        if self.status not in ("STARTING", "RUNNING"):
+            raise EngineStateError(f"engine is {self.status}: the event was not handled")
         # Before a clock that follows the data has its first time, an event has no time yet.
         arrival = Arrival(event, received, self.clock.timestamp() if self.clock.is_set else math.nan)
         if queue.full():
@@ -254,6 +282,16 @@ class Kernel:
             queue.put_nowait(arrival)
         if self.lockstep:
             await queue.join()
+            if self.status not in ("STARTING", "RUNNING"):
+                raise EngineStateError(f"engine is {self.status}: the event was not handled")
+
+    def _release(self) -> None:
+        """Empty the queues of a stopped engine: whoever waits for one to be handled (a replay in
+        lockstep) hears that it never will be."""
+        for queue in self.queues.values():
+            while not queue.empty():
+                queue.get_nowait()
+                queue.task_done()
 
     async def _advance(self, ts: float) -> None:
         clock = self.clock
@@ -261,7 +299,6 @@ class Kernel:
         first = not clock.is_set
         await clock.advance_to(ts)
         if first and self.status == "RUNNING":
-            self.started_at = clock.timestamp()  # the start-up was stamped before the data had a time
             self._set_timers()
 
     async def drain(self) -> None:
@@ -269,78 +306,6 @@ class Kernel:
         for queue in self.queues.values():
             await queue.join()
         await self._run(lambda: None)
-
-    # timers --------------------------------------------------------------------------------
-    def _set_timers(self) -> None:
-        """Every periodic job, on the clock; set once the clock has a time."""
-        if self._timers_set:
-            return
-        self._timers_set = True
-        clock, guard, now = self.clock, self.supervisor.timer, self.clock.timestamp()
-
-        def every(name: str, interval: float, callback: Any, offset: float = 0.0) -> None:
-            # On the interval's own grid (whole minutes for a minute), wherever the clock started.
-            start = (math.floor(now / interval) + 1) * interval + offset
-            clock.set_timer(name, interval, guard(name, callback), start_s=start)
-
-        every("candle-close", STEP, self._tick_all, offset=self.settings.live.close_grace_s)
-        every("snapshot", self.settings.portfolio.snapshot_s, self._snapshot)
-        if self.pinned is None:
-            every("model-poll", self.settings.live.model_poll_s, self._poll_model)
-        if self.health_timer:
-            every("health", self.settings.live.health_s, self._check_health)
-        for position in self.desk.account.positions.values():
-            self._wake(position.pair, position.deadline.timestamp(), f"timeout-{position.key}")
-
-    async def _tick_all(self, event: TimeEvent) -> None:
-        for queue in self.queues.values():
-            if self.lockstep or not queue.full():  # ticks are idempotent: a skipped one changes nothing
-                await self._put(queue, Tick(event.ts), None)
-
-    async def _tick(self, pair: str, event: TimeEvent) -> None:
-        queue = self.queues.get(pair)
-        if queue is not None:
-            await self._put(queue, Tick(event.ts), None)
-
-    def _wake(self, pair: str, at: float, name: str) -> None:
-        """Wake `pair` at `at` on the kernel's clock: on a live clock nothing else would until
-        its next event; on one that follows the data the pair's own alarm may have fired already."""
-        self.clock.set_time_alert(name, at, self.supervisor.timer("wake", partial(self._tick, pair)))
-
-    def _watch(self, state: PairState, key: str, deadline: float) -> None:
-        """A position's time-out: an alarm on the pair's own clock, and a wake-up on the kernel's."""
-        state.timers.set_time_alert(f"timeout-{key}", deadline, partial(self._timed_out, state))
-        if self._timers_set:
-            self._wake(state.pair, deadline, f"timeout-{key}")
-
-    async def _timed_out(self, state: PairState, event: TimeEvent) -> None:
-        state.now = event.ts
-        if state.catchup is None:
-            await self.prices(state.pair, math.nan, event.ts)
-
-    async def _snapshot(self, event: TimeEvent) -> None:
-        self.ledger_writer.submit(None, None, (), [self.desk.snapshot(event.ts, "PERIODIC")])
-
-    async def _poll_model(self, event: TimeEvent) -> None:
-        await self._reload_model()
-
-    def health_checks(self) -> dict[str, bool]:
-        """What health needs of the engine itself (the API adds whether the ledger answers)."""
-        silent = self.client.silent_s()
-        return {
-            "engine_running": self.status == "RUNNING",
-            "stream_alive": self.client.stats.connected and silent is not None and silent < STREAM_SILENT_S,
-            "model_loaded": self.predictor is not None,
-        }
-
-    async def _check_health(self, event: TimeEvent) -> None:
-        checks = self.health_checks()
-        healthy = all(checks.values())
-        if healthy != self.healthy:
-            failing = sorted(name for name, ok in checks.items() if not ok)
-            if self.healthy is not None or not healthy:
-                await self.record("HEALTH", healthy=healthy, failing=failing)
-            self.healthy = healthy
 
     # workers -------------------------------------------------------------------------------
     async def _worker(self, state: PairState) -> None:
@@ -355,6 +320,7 @@ class Kernel:
                     await catchup.catching_up(self, state, arrival)
                 else:
                     await self.handle(state, arrival)
+                self.refits.ask_if_due(state)
             except Exception as exc:  # a bug or bad data on one pair must not stop the engine
                 self.errors[type(exc).__name__] += 1
                 log.exception("pair %s: error handling %r", state.pair, arrival.event)
@@ -385,7 +351,7 @@ class Kernel:
             state.book = item
             return
         else:  # Disconnected: what follows may have a hole before it
-            state.catchup = Catchup(resume_from=_finite(state.builder.discard_open()))
+            state.catchup = Catchup(resume_from=finite(state.builder.discard_open()))
             return
         if bar is not None:
             await self.on_bar(state, state.with_book(bar), received, live=True)
@@ -399,7 +365,7 @@ class Kernel:
 
     async def on_bar(self, state: PairState, bar: Bar, received: float | None, live: bool) -> None:
         if state.fit is not None:
-            await self._install_fit(state)
+            await self.refits.install(state)
         window = state.fold(bar)
         self.desk.trader.vol[state.pair].on_bar(bar)
         predictor = self.predictor
@@ -429,32 +395,12 @@ class Kernel:
         verdicts = await run_chain(self.steps, context)
         for verdict in verdicts:
             self.verdicts[f"{verdict.step}:{'approved' if verdict.approved else 'denied'}"] += 1
-        record = PredictionRecord(
-            pair=state.pair,
-            candle_ts=as_datetime(bar.ts),
-            decided_at=as_datetime(close),
-            model_version=predictor.version,
-            feature_set_version=FEATURE_SET_VERSION,
-            feature_hash=prediction.feature_hash,
-            prediction=prediction.label,
-            p_buy=prediction.probabilities[0],
-            p_sell=prediction.probabilities[1],
-            p_hold=prediction.probabilities[2],
-            confidence=prediction.confidence,
-            entry_price=bar.close,
-            outcome_due=as_datetime(close + predictor.horizon_s),
-            latency_ms=None,
-            steps=tuple(StepRecord(v.step, v.approved, v.reason) for v in verdicts),
-            risk=context.risk,
-            check=context.check,
-            execution=context.execution,
-        )
+        record = decision_record(bar, predictor, context, verdicts)
         execution = context.execution
         snapshots = [self.desk.snapshot(context.now, "FILL")] if execution else []
         stored = self.ledger_writer.submit(record, received, snapshots=snapshots)
         if execution is not None:
             self.desk.opened(execution)
-            self._watch(state, execution.position.key, execution.position.deadline.timestamp())
         # Its outcome is flushed on the same writer thread after this insert: it can wait on it.
         state.pending.append(Pending(stored, bar.close, close + predictor.horizon_s))
         asyncio.wrap_future(stored).add_done_callback(partial(self._stored, state, record))
@@ -475,7 +421,7 @@ class Kernel:
             self.latencies.append(latency)
             if record.execution is not None:
                 self.desk.fill_latencies.append(latency)
-        self.broadcaster.publish({"type": "prediction", "id": prediction_id, **_public(record)})
+        self.broadcaster.publish({"type": "prediction", "id": prediction_id, **public(record)})
 
     def _filled(self, future: asyncio.Future[list[Outcome]]) -> None:
         if future.exception() is not None:
@@ -485,65 +431,16 @@ class Kernel:
         for outcome in future.result():
             self.broadcaster.publish({"type": "outcome", "id": outcome.prediction_id, "actual": outcome.actual_outcome})
 
-    # volatility ----------------------------------------------------------------------------
-    def _ask_fit(self, state: PairState) -> None:
-        """Start a fit on the returns seen so far; it is installed at the pair's next bar."""
-        returns, seen = self.desk.trader.vol[state.pair].fit_input()
-        state.fit = Fit(asyncio.ensure_future(self.fitter.fit(returns)), seen)
-
     async def fit_now(self, state: PairState) -> None:
-        """Fit and install at once (the end of a warm-up), then refit every `risk_refit_s`."""
-        self._ask_fit(state)
-        await self._install_fit(state)
-        every = self.settings.risk.refit_s
-        state.timers.set_timer("refit", every, partial(self._refit_due, state), start_s=self.now(state) + every)
+        """Fit the pair's volatility model at once (the end of its warm-up), then on schedule."""
+        await self.refits.now(state, self.now(state))
 
-    def _refit_due(self, state: PairState, event: TimeEvent) -> None:
-        if state.fit is None and state.catchup is None:
-            self._ask_fit(state)
-
-    async def _install_fit(self, state: PairState) -> None:
-        fit, state.fit = state.fit, None
-        assert fit is not None  # noqa: S101 -- the callers checked
-        vol = self.desk.trader.vol[state.pair]
-        try:
-            model = await fit.task
-        except Exception as exc:  # noqa: BLE001 -- a dead fitter must not stop the pair; the old model serves
-            self.errors["volatility_fit"] += 1
-            await self.record("VOLATILITY_FIT_FAILED", pair=state.pair, error=f"{type(exc).__name__}: {exc}")
-            return
-        vol.install(model, fit.seen)
-        await self.record(
-            "VOLATILITY_FIT",
-            pair=state.pair,
-            source=model.source,
-            reason=model.reason,
-            returns=model.n,
-            daily_vol=_finite(vol.daily_vol),
-            regime=vol.regime,
-            alpha=_finite(model.alpha),
-            beta=_finite(model.beta),
-        )
-
-    # the model -----------------------------------------------------------------------------
     async def _reload_model(self) -> None:
-        active = self.pinned or await asyncio.to_thread(self.registry.active)
-        if active is None or active == self.model_version or active in self._refused:
-            return
-        try:
-            predictor = await asyncio.to_thread(load, self.registry, active)
-        except (RegistryError, OSError) as exc:
-            self._refused.add(active)
-            await self.record("MODEL_REFUSED", version=active, reason=str(exc))
-            if self.pinned is not None:
-                raise
-            return
-        previous = self.model_version
-        # Swapped between two events of the event loop: every candle is decided by exactly one model.
-        self.predictor = predictor
-        for state in self.states.values():
-            state.set_window(predictor.window)
-        await self.record("MODEL_LOADED", version=active, previous=previous, provider=predictor.provider)
+        if await self.models.reload():
+            predictor = self.models.predictor
+            assert predictor is not None  # noqa: S101 -- reload said it loaded one
+            for state in self.states.values():
+                state.set_window(predictor.window)
 
     # the ledger ----------------------------------------------------------------------------
     async def _run(self, fn: Any, *args: Any) -> Any:
@@ -583,31 +480,14 @@ class Kernel:
             if self.status == "RUNNING":
                 await self.stop()
 
-        asyncio.get_running_loop().create_task(halt(), name="halt")
+        self._halting = asyncio.get_running_loop().create_task(halt(), name="halt")
 
 
 class EngineStateError(HeliosError):
     """A command that does not fit the engine's state (start while running, stop while stopped)."""
 
 
-def _finite(value: float) -> float | None:
-    return value if math.isfinite(value) else None
-
-
 def _done(prediction_id: int) -> Future[Stored]:
     future: Future[Stored] = Future()
     future.set_result((prediction_id, None))
     return future
-
-
-def _public(record: PredictionRecord) -> dict[str, Any]:
-    return {
-        "pair": record.pair,
-        "candle_ts": record.candle_ts.isoformat(),
-        "model_version": record.model_version,
-        "prediction": record.prediction,
-        "probabilities": {"BUY": record.p_buy, "SELL": record.p_sell, "HOLD": record.p_hold},
-        "confidence": record.confidence,
-        "entry_price": record.entry_price,
-        "steps": [{"step": s.step, "approved": s.approved, "reason": s.reason} for s in record.steps],
-    }

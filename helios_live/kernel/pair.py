@@ -72,6 +72,7 @@ class PairState:
         self.recent: deque[Bar] = deque(maxlen=5000)
         self.catchup: Catchup | None = Catchup()
         self.fit: Fit | None = None
+        self.refit_due = False
         # The pair's own clock, moved to each of its events as it handles them: refits and
         # position time-outs fire on it at their time, however far the pair lags the kernel's.
         self.timers = TestClock()

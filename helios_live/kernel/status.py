@@ -14,7 +14,7 @@ from helios_live.kernel.pair import PairState
 
 
 def status(kernel: Kernel) -> dict[str, Any]:
-    now, started = kernel.clock.timestamp(), kernel.started_at
+    now, started = kernel.ops_clock.timestamp(), kernel.started_at  # the machine's time in the service
     return {
         "status": kernel.status,
         "mode": kernel.mode,

@@ -4,10 +4,11 @@ The rules, per kind of work:
 
 - A **task** (the data client, a pair's worker) that raises is logged, counted and recorded as
   a `TASK_FAILED` engine event, then restarted after its backoff (doubling from `restart_s`,
-  at most a minute). A task with `max_failures` that fails that many times in a row is given
-  up: `TASK_GAVE_UP` is recorded and the kernel's `give_up` rule runs (it stops the engine
-  with an emergency stop, since positions nobody watches must not stay open). A task that
-  returns is finished (`finished` is set); a replay's data client ends that way.
+  at most a minute). A task with `max_failures` that fails that many times in a row (a run
+  that lasted a minute of the clock or more starts the count again) is given up:
+  `TASK_GAVE_UP` is recorded and the kernel's `give_up` rule runs (it stops the engine with an
+  emergency stop, since positions nobody watches must not stay open). A task that returns is
+  finished (`finished` is set).
 - A **timer**'s callback that raises is counted every time and recorded as `TIMER_FAILED` on
   the first failure of a streak (not on every tick of a broken one); the timer keeps its
   schedule, so its next run is its restart, and the first success after a streak is recorded
@@ -23,15 +24,19 @@ from collections import Counter
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
-from helios_live.clock import TimeEvent, TimerCallback
+from helios_live.clock import Clock, TimeEvent, TimerCallback
 
 log = logging.getLogger("helios.live")
 Record = Callable[..., Awaitable[None]]
 MAX_BACKOFF_S = 60.0
+STREAK_S = 60.0  # a run this long between two failures is a new streak, not one more of the last
 
 
 class Supervisor:
-    def __init__(self, record: Record, errors: Counter[str], give_up: Callable[[str], Awaitable[None]]) -> None:
+    def __init__(
+        self, clock: Clock, record: Record, errors: Counter[str], give_up: Callable[[str], Awaitable[None]]
+    ) -> None:
+        self.clock = clock
         self.record = record
         self.errors = errors
         self.give_up = give_up
@@ -65,11 +70,14 @@ class Supervisor:
     ) -> None:
         failures = 0
         while True:
+            began = self.clock.timestamp()
             try:
                 await factory()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 -- the point: nothing ends a task unrecorded
+                if self.clock.timestamp() - began >= STREAK_S:
+                    failures = 0
                 failures += 1
                 self.errors[f"task:{name}"] += 1
                 log.exception("task %s failed (%d in a row)", name, failures)

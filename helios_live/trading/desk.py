@@ -85,6 +85,8 @@ class Desk:
         self._openings: dict[str, _Opening] = {}
         self._closing: set[str] = set()  # position keys with a close order out
         self._waiting: dict[str, Execution | str | None] = {}  # orders whose submit is being awaited
+        self._attempts: dict[str, int] = {}  # close orders sent per position
+        self.on_opened: Callable[[Position], None] = lambda position: None  # the kernel watches its time-out
 
     @property
     def account(self) -> Account:
@@ -115,6 +117,15 @@ class Desk:
         )
         self.pairs = pairs
         self.trader = Trader(self.config, pairs, account)
+        # A restart starts the counts again, and no order of an earlier run is still ours.
+        self.fills.clear()
+        self.errors.clear()
+        self.fill_latencies.clear()
+        self.orders.clear()
+        self._openings.clear()
+        self._closing.clear()
+        self._waiting.clear()
+        self._attempts.clear()
         self.decided_until = {p: ts.timestamp() for p in self.pairs if (ts := ledger.decided_until(p)) is not None}
         return {
             "mode": self.mode,
@@ -173,12 +184,18 @@ class Desk:
             deadline=as_datetime(fill.filled_at.timestamp() + self.config.sizing.max_hold_s),
             entry_fee=order.fees,
         )
-        self.account.open(position)
+        try:
+            self.account.open(position)
+        except ValueError as exc:  # filled, but the account cannot hold it: say so loudly
+            self.errors["open_not_held"] += 1
+            log.error("opening %s filled but not held: %s", order.client_order_id, exc)
+            return f"filled but not held: {exc}"
         return Execution(order, position)
 
     def opened(self, execution: Execution) -> None:
-        """An opening is in the ledger (with its decision): count it and tell the event stream."""
+        """An opening is in the ledger (with its decision): count it, watch it, tell the event stream."""
         self.fills["OPEN"] += 1
+        self.on_opened(execution.position)
         self.publish({"type": "position", "event": "OPEN", **_position(execution)})
 
     # exits ----------------------------------------------------------------------------------
@@ -231,9 +248,11 @@ class Desk:
         client = self.clients.get(self.mode)
         if client is None:
             return f"no execution client for {self.mode}"
+        # A new close after one that ended unfilled is a new order, with an id of its own.
+        attempt = self._attempts[key] = self._attempts.get(key, 0) + 1
         intent = OrderIntent(
-            f"{key}-C", key, position.pair, position.side.exit, OrderPurpose.CLOSE, position.quantity, self.mode,
-            as_datetime(now), position.leverage, reason,
+            f"{key}-C" if attempt == 1 else f"{key}-C{attempt}", key, position.pair, position.side.exit,
+            OrderPurpose.CLOSE, position.quantity, self.mode, as_datetime(now), position.leverage, reason,
         )  # fmt: skip
         self._closing.add(key)
         return await self._submit(client, intent)
@@ -253,6 +272,7 @@ class Desk:
         closed = self.account.close(
             position.key, order.average_price, order.fees, CloseReason(intent.reason), order.fills[-1].filled_at
         )
+        self._attempts.pop(position.key, None)
         return Execution(order, closed)
 
     def _store_closes(self, closed: list[Execution], now: float) -> None:

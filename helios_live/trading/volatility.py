@@ -34,7 +34,6 @@ class PairVolatility:
         self.total = 0  # returns ever seen, so a fit knows which ones it did not see
         self.model: VolModel | None = None
         self.state: VarianceState | None = None
-        self.fitting = False
         self._bucket: int | None = None
         self._close = math.nan
         self._last: tuple[int, float] | None = None  # the last finished bucket and its close

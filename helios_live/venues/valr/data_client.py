@@ -61,7 +61,16 @@ class ValrDataClient:
         kind = "NEW_TRADE" if self.from_trades else "NEW_TRADE_BUCKET"
         subscriptions = {kind: pairs, "AGGREGATED_ORDERBOOK_UPDATE": pairs, "MARKET_SUMMARY_UPDATE": pairs}
         self.stream = ValrStream(self.url, subscriptions, self)
-        await self.stream.run()
+        try:
+            await self.stream.run()
+        except Exception as exc:
+            # A failure past the stream's own reconnects (in our handler): whatever comes after
+            # the restart may have a hole before it, as after any disconnect.
+            stats = self.stream.stats
+            if stats.connected:
+                stats.connected, stats.disconnects = False, stats.disconnects + 1
+                await sink(Disconnected(f"{type(exc).__name__}: {exc}"), None)
+            raise
 
     def silent_s(self) -> float | None:
         last = self.stream.last_message if self.stream is not None else None

@@ -21,10 +21,11 @@ from sqlalchemy import create_engine, text
 import helios_core
 import helios_live
 from helios_live.backtest.replay import ReplayDataClient
-from helios_live.backtest.runner import ReplaySummary, replay
+from helios_live.backtest.runner import ReplayFailed, ReplaySummary, replay
 from helios_live.clock import TestClock
-from helios_live.data.recorded import Recorded, epoch_seconds
-from tests.conftest import sample
+from helios_live.data.lake import Lake
+from helios_live.data.recorded import Recorded, epoch_seconds, from_lake, load_recorded
+from tests.conftest import SAMPLE, sample
 from tests.live_support import live_settings, make_bundle
 
 BTC = "BTC-PERP_1m_2021-12-31_2022-02-01.parquet"
@@ -156,3 +157,43 @@ def test_the_replay_client_never_serves_a_candle_its_clock_has_not_reached() -> 
     bars = asyncio.run(client.history("BTCPERP", start, start + 7200))
 
     assert len(bars) == 30 and bars[-1].ts + 60 <= clock.timestamp()
+
+
+def test_a_recording_from_the_lake_is_its_1m_candles(tmp_path: Path) -> None:
+    candles = sample(BTC).head(3000)
+    lake = Lake(tmp_path / "lake")
+    for day, frame in candles.groupby(candles["ts"].dt.date):
+        lake.write("candles", "BTCPERP", "1m", day, frame.reset_index(drop=True), {})
+    first, last = candles["ts"].iloc[0].date(), candles["ts"].iloc[-1].date()
+
+    recorded = from_lake(lake, ["BTCPERP", "ETHZAR"], first, last)
+
+    assert list(recorded.candles) == ["BTCPERP"] and not recorded.trades
+    pd.testing.assert_frame_equal(recorded.candles["BTCPERP"], candles.reset_index(drop=True), check_dtype=False)
+
+
+def test_a_replay_refuses_a_ledger_that_holds_decisions_already(tmp_path: Path) -> None:
+    candles = sample(BTC).head(120)
+    version = _model(tmp_path)
+    _run(tmp_path, candles, version)
+
+    with pytest.raises(ReplayFailed, match="holds decisions already"):
+        _run(tmp_path, candles, version)
+
+
+def test_the_replay_client_hands_over_the_trades_or_the_buckets_as_a_subscription_would() -> None:
+    recorded = load_recorded(SAMPLE, ["XRP-ETH"])  # both trades and 1m candles for one pair
+    start = epoch_seconds(recorded.trades["XRPETH"]["ts"].iloc[0])
+
+    def kinds(from_trades: bool) -> set[str]:
+        client = ReplayDataClient(recorded, TestClock(start_s=start), start=start, from_trades=from_trades)
+        seen: list[Any] = []
+
+        async def sink(event: Any, received: float | None) -> None:
+            seen.append(event)
+
+        asyncio.run(client.run(("XRPETH",), sink))
+        return {type(e).__name__ for e in seen}
+
+    assert kinds(True) == {"Reconnected", "TradeTick", "MarketSummary"}
+    assert kinds(False) == {"Reconnected", "Bucket", "MarketSummary"}

@@ -8,8 +8,11 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from helios_live.clock import TestClock, TimeEvent
 from helios_live.data.recorded import buckets
+from helios_live.kernel.kernel import EngineStateError
 from helios_live.kernel.supervisor import Supervisor
 from tests.conftest import sample
 from tests.live_support import feed, in_process, live_settings, make_bundle
@@ -41,7 +44,7 @@ def test_a_failing_task_is_recorded_and_restarted_until_it_succeeds() -> None:
             raise OSError("disk gone")
 
     async def run() -> None:
-        supervisor = Supervisor(recorder.record, errors, recorder.give_up)
+        supervisor = Supervisor(TestClock(start_s=0.0), recorder.record, errors, recorder.give_up)
         supervisor.task("flaky", flaky, restart_s=0.001)
         await asyncio.wait_for(supervisor.finished["flaky"].wait(), 5)
 
@@ -59,7 +62,7 @@ def test_a_task_that_keeps_failing_is_given_up_by_the_stated_rule() -> None:
         raise RuntimeError("bug")
 
     async def run() -> None:
-        supervisor = Supervisor(recorder.record, errors, recorder.give_up)
+        supervisor = Supervisor(TestClock(start_s=0.0), recorder.record, errors, recorder.give_up)
         await supervisor.task("broken", broken, restart_s=0.001, max_failures=3)
 
     asyncio.run(run())
@@ -68,9 +71,32 @@ def test_a_task_that_keeps_failing_is_given_up_by_the_stated_rule() -> None:
     assert recorder.events[2][1]["restart_in_s"] is None and recorder.gave_up == ["broken"]
 
 
+def test_a_task_that_ran_a_while_before_failing_starts_its_count_again() -> None:
+    recorder, errors = Recorder(), Counter[str]()
+    clock = TestClock(start_s=0.0)
+    runs = 0
+
+    async def long_lived() -> None:
+        nonlocal runs
+        runs += 1
+        if runs % 2 == 0:
+            await clock.advance_to(clock.timestamp() + 61)  # this run lasted more than a minute
+        if runs < 6:
+            raise RuntimeError("rare")
+
+    async def run() -> None:
+        supervisor = Supervisor(clock, recorder.record, errors, recorder.give_up)
+        await supervisor.task("long", long_lived, restart_s=0.001, max_failures=3)
+
+    asyncio.run(run())
+
+    assert runs == 6 and recorder.gave_up == []  # five failures, never three in a row
+    assert [d["failures"] for k, d in recorder.events if k == "TASK_FAILED"] == [1, 1, 2, 1, 2]
+
+
 def test_a_failing_timer_is_recorded_once_per_streak_and_keeps_its_schedule() -> None:
     recorder, errors = Recorder(), Counter[str]()
-    supervisor = Supervisor(recorder.record, errors, recorder.give_up)
+    supervisor = Supervisor(TestClock(start_s=0.0), recorder.record, errors, recorder.give_up)
     outcomes = iter([OSError("a"), OSError("b"), None, OSError("c")])
     runs = 0
 
@@ -145,3 +171,23 @@ def test_a_pair_worker_that_keeps_failing_stops_the_engine_with_an_emergency_sto
     assert kinds.count("TASK_FAILED") == 5 and "TASK_GAVE_UP" in kinds
     assert kinds.index("EMERGENCY_STOP") > kinds.index("TASK_GAVE_UP") and kinds[-1] == "STOP"
     assert kernel.emergency_stop
+
+
+def test_a_replay_in_lockstep_hears_that_the_engine_stopped_instead_of_waiting_for_ever(tmp_path: Path) -> None:
+    kernel = in_process(live_settings(tmp_path), lockstep=True)
+    make_bundle(kernel.settings.models_root)
+    events = buckets("BTCPERP", sample("BTC-PERP_1m_2021-12-31_2022-02-01.parquet").head(5))
+
+    async def run() -> None:
+        await kernel.start(connect=False)
+        await feed(kernel, events[:2])
+        kernel.supervisor.tasks["pair-BTCPERP"].cancel()  # the pair's worker is gone
+        waiting = asyncio.ensure_future(kernel.on_event(events[2]))
+        await asyncio.sleep(0.05)
+        assert not waiting.done()  # lockstep: it waits for the event to be handled
+        await kernel.stop()
+        with pytest.raises(EngineStateError, match="STOPPED"):
+            await asyncio.wait_for(waiting, 5)
+        await kernel.close()
+
+    asyncio.run(run())

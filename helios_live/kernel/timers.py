@@ -1,0 +1,161 @@
+"""The kernel's periodic jobs, each a timer (docs/kernel.md). On the market clock: candle closes,
+portfolio snapshots and the wake-ups of positions' time-outs. On the ops clock: model polling
+and health. On each pair's own clock: its positions' time-outs.
+
+A part of the kernel (`Kernel` takes it in); what it needs of the rest is the `Scheduled`
+protocol, checked against `Kernel` wherever these methods are called on one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections.abc import Callable
+from functools import partial
+from typing import Any, Protocol
+
+from helios_core.bars import STEP
+from helios_core.market import PairEvent, Tick
+from helios_live.clock import Clock, TimeEvent
+from helios_live.data.client import DataClient
+from helios_live.kernel.pair import Arrival, PairState
+from helios_live.kernel.supervisor import Supervisor
+from helios_live.ledger.writer import LedgerWriter
+from helios_live.models.inference import Predictor
+from helios_live.settings import HeliosSettings
+from helios_live.trading.desk import Desk
+
+STREAM_SILENT_S = 60.0  # VALR answers our PING every 20 s: a minute of silence is a dead stream
+
+
+class Scheduled(Protocol):
+    clock: Clock
+    ops_clock: Clock
+    client: DataClient
+    desk: Desk
+    health_timer: bool
+    healthy: bool | None
+    ledger_writer: LedgerWriter
+    pinned: str | None
+    queues: dict[str, asyncio.Queue[Arrival]]
+    settings: HeliosSettings
+    status: str
+    supervisor: Supervisor
+    _arriving: float | None
+    _timers_set: bool
+
+    @property
+    def predictor(self) -> Predictor | None: ...
+
+    async def _put(self, queue: asyncio.Queue[Arrival], event: PairEvent, received: float | None) -> None: ...
+
+    async def prices(self, pair: str, price: float, now: float) -> None: ...
+
+    async def record(self, kind: str, pair: str | None = None, **detail: Any) -> None: ...
+
+    async def _reload_model(self) -> None: ...
+
+    async def _tick_all(self, event: TimeEvent) -> None: ...
+
+    async def _tick(self, pair: str, event: TimeEvent) -> None: ...
+
+    async def _snapshot(self, event: TimeEvent) -> None: ...
+
+    async def _poll_model(self, event: TimeEvent) -> None: ...
+
+    async def _check_health(self, event: TimeEvent) -> None: ...
+
+    async def _timed_out(self, state: PairState, event: TimeEvent) -> None: ...
+
+    def _wake(self, pair: str, at: float, name: str) -> None: ...
+
+    def _received(self, event: TimeEvent) -> float | None: ...
+
+    def health_checks(self) -> dict[str, bool]: ...
+
+
+def _every(kernel: Scheduled, clock: Clock, name: str, interval: float, callback: Any, offset: float = 0.0) -> None:
+    # On the interval's own grid (whole minutes for a minute), wherever the clock started.
+    start = (math.floor(clock.timestamp() / interval) + 1) * interval + offset
+    clock.set_timer(name, interval, kernel.supervisor.timer(name, callback), start_s=start)
+
+
+class Timers:
+    healthy: bool | None  # as the last health check found it; None before the first
+
+    def _set_ops_timers(self: Scheduled) -> None:
+        """The operator's jobs, on the ops clock (at start, or with the market timers when the
+        ops clock is a market clock that has no time yet)."""
+        if not self.ops_clock.is_set:
+            return
+        if self.pinned is None:
+            _every(self, self.ops_clock, "model-poll", self.settings.live.model_poll_s, self._poll_model)
+        if self.health_timer:
+            _every(self, self.ops_clock, "health", self.settings.live.health_s, self._check_health)
+
+    def _set_timers(self: Scheduled) -> None:
+        """Every job on the market clock; set once the clock has a time."""
+        if self._timers_set:
+            return
+        self._timers_set = True
+        _every(self, self.clock, "candle-close", STEP, self._tick_all, offset=self.settings.live.close_grace_s)
+        _every(self, self.clock, "snapshot", self.settings.portfolio.snapshot_s, self._snapshot)
+        if self.ops_clock is self.clock:
+            Timers._set_ops_timers(self)
+        for position in self.desk.account.positions.values():
+            self._wake(position.pair, position.deadline.timestamp(), f"timeout-{position.key}")
+
+    async def _tick_all(self: Scheduled, event: TimeEvent) -> None:
+        for queue in self.queues.values():
+            await self._put(queue, Tick(event.ts), self._received(event))
+
+    async def _tick(self: Scheduled, pair: str, event: TimeEvent) -> None:
+        queue = self.queues.get(pair)
+        if queue is not None:
+            await self._put(queue, Tick(event.ts), self._received(event))
+
+    def _received(self: Scheduled, event: TimeEvent) -> float | None:
+        """When a tick's cause arrived: the live clock's firing, or the message that moved a
+        clock following the data past it (a candle it closes is timed from then)."""
+        return event.fired if event.fired is not None else self._arriving
+
+    def _wake(self: Scheduled, pair: str, at: float, name: str) -> None:
+        """Wake `pair` at `at` on the kernel's clock: on a live clock nothing else would until
+        its next event; on one that follows the data the pair's own alarm may have fired already."""
+        self.clock.set_time_alert(name, at, self.supervisor.timer("wake", partial(self._tick, pair)))
+
+    def _watch(self: Scheduled, state: PairState, key: str, deadline: float) -> None:
+        """A position's time-out: an alarm on the pair's own clock, and a wake-up on the kernel's."""
+        alarm: Callable[[TimeEvent], Any] = partial(self._timed_out, state)
+        state.timers.set_time_alert(f"timeout-{key}", deadline, self.supervisor.timer("timeout", alarm))
+        if self._timers_set:
+            self._wake(state.pair, deadline, f"timeout-{key}")
+
+    async def _timed_out(self: Scheduled, state: PairState, event: TimeEvent) -> None:
+        state.now = event.ts
+        if state.catchup is None:
+            await self.prices(state.pair, math.nan, event.ts)
+
+    async def _snapshot(self: Scheduled, event: TimeEvent) -> None:
+        self.ledger_writer.submit(None, None, (), [self.desk.snapshot(event.ts, "PERIODIC")])
+
+    async def _poll_model(self: Scheduled, event: TimeEvent) -> None:
+        await self._reload_model()
+
+    def health_checks(self: Scheduled) -> dict[str, bool]:
+        """What health needs of the engine itself (the API adds whether the ledger answers)."""
+        silent = self.client.silent_s()
+        return {
+            "engine_running": self.status == "RUNNING",
+            "stream_alive": self.client.stats.connected and silent is not None and silent < STREAM_SILENT_S,
+            "model_loaded": self.predictor is not None,
+        }
+
+    async def _check_health(self: Scheduled, event: TimeEvent) -> None:
+        checks = self.health_checks()
+        healthy = all(checks.values())
+        if healthy != self.healthy:
+            failing = sorted(name for name, ok in checks.items() if not ok)
+            if self.healthy is not None or not healthy:
+                await self.record("HEALTH", healthy=healthy, failing=failing)
+            self.healthy = healthy
