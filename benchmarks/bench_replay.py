@@ -107,14 +107,15 @@ async def through_the_sockets(home: Path, recorded: Recorded) -> dict[str, Any]:
         await kernel.set_auto_trading(True)
         simulator.resume()
         await simulator.finished.wait()
+        sent = await simulator.sent_out()
         market = ("NEW_TRADE_BUCKET", "MARKET_SUMMARY_UPDATE")
-        while sum(kernel.client.accepted[k] for k in market) < simulator.sent:  # noqa: ASYNC110
+        while sum(kernel.client.accepted[k] for k in market) < sent:  # noqa: ASYNC110
             await asyncio.sleep(0.01)
         await kernel.drain()
         seconds = time.perf_counter() - began
         state = kernel.states["BTCPERP"]
         result = {"candles": state.candles, "predictions": state.predictions, "seconds": seconds,
-                  "fills": kernel.desk.fills.total()}  # fmt: skip
+                  "fills": kernel.desk.fills.total(), "disconnects": kernel.client.stats.disconnects}  # fmt: skip
         await kernel.close()
         ledger.close()
     return result
@@ -142,6 +143,8 @@ def main() -> None:
             f" = {socket['candles'] / socket['seconds']:,.0f}/s ({socket['predictions']:,} predictions,"
             f" {socket['fills']} fills)"
         )
+    if socket["candles"] != kernel["candles"] or socket["disconnects"]:
+        raise SystemExit(f"the two paths did not see the same month: {kernel} against {socket}")
     ratio = (socket["seconds"] / socket["candles"]) / (kernel["seconds"] / kernel["candles"])
     print(f"time per candle over sockets / through the kernel: {ratio:.2f}")
     figures = {

@@ -82,8 +82,9 @@ async def _through_the_live_service(settings: HeliosSettings, recorded: Recorded
         await kernel.set_auto_trading(True)
         simulator.resume()
         await simulator.finished.wait()
+        sent = await simulator.sent_out()  # every message of the recording is on its way
         market = ("NEW_TRADE", "MARKET_SUMMARY_UPDATE")
-        await _until(lambda: sum(kernel.client.accepted[k] for k in market) == simulator.sent)
+        await _until(lambda: sum(kernel.client.accepted[k] for k in market) == sent)
         await kernel.drain()
         await kernel.close()
         ledger.close()

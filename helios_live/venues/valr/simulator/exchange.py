@@ -225,6 +225,10 @@ class ExchangeSimulator:
             self._port,
             process_request=self._check_path,
             compression=None,  # cheaper at high replay speeds; VALR clients need not negotiate it
+            # VALR keeps a connection alive on the client's PING messages, not on protocol pings: a
+            # client that applies back-pressure at top replay speed must not be dropped for a pong
+            # stuck behind the messages it has not read yet.
+            ping_interval=None,
         )
         self._ws_port = int(self._server.sockets[0].getsockname()[1])
         self._rest.start()
@@ -263,6 +267,12 @@ class ExchangeSimulator:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         await self.stop()
+
+    async def sent_out(self) -> int:
+        """Wait until every message queued for a client so far is written to its socket; the
+        market-data messages sent."""
+        await asyncio.gather(*(client.queue.join() for client in list(self._clients)))
+        return self.sent
 
     async def drop_connections(self) -> int:
         """Abort every client's TCP connection with no closing handshake; returns how many."""
