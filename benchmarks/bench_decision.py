@@ -37,7 +37,7 @@ import pandas as pd
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from benchmarks.bench_stream import PAIRS, each_case, kernel, milliseconds, replay, tape  # noqa: E402
+from benchmarks.bench_stream import CLOSE_GRACE_S, PAIRS, each_case, kernel, milliseconds, replay, tape  # noqa: E402
 from helios_core.risk.garch import VarianceState, fit  # noqa: E402
 from helios_live.trading.volatility import INTERVAL_S  # noqa: E402
 from tests.live_support import live_settings, make_bundle  # noqa: E402
@@ -65,6 +65,7 @@ async def decision_run(frame: pd.DataFrame, url: str | None, home: Path, togethe
         risk_daily_loss=0.99,
         risk_max_drawdown=0.99,
         risk_refit_s=1e9,  # no refit during the run
+        live_close_grace_s=CLOSE_GRACE_S,  # every candle closes on its pair's next trade (bench_stream)
     )
     make_bundle(settings.models_root, window=16, lean=0)
     engine = kernel(settings)
