@@ -94,7 +94,6 @@ class Kernel(Timers):
         self.ops_clock = ops_clock or clock
         self.approval = approval or PassThroughApproval()
         self.lockstep = lockstep
-        self.pinned = model_version
         self.models = ModelWatch(registry, model_version, self.record)
         self.health_timer = health
         self.follows_data = isinstance(clock, TestClock)

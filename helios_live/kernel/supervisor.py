@@ -8,7 +8,7 @@ The rules, per kind of work:
   that lasted a minute of the clock or more starts the count again) is given up:
   `TASK_GAVE_UP` is recorded and the kernel's `give_up` rule runs (it stops the engine with an
   emergency stop, since positions nobody watches must not stay open). A task that returns is
-  finished (`finished` is set).
+  done.
 - A **timer**'s callback that raises is counted every time and recorded as `TIMER_FAILED` on
   the first failure of a streak (not on every tick of a broken one); the timer keeps its
   schedule, so its next run is its restart, and the first success after a streak is recorded
@@ -41,7 +41,6 @@ class Supervisor:
         self.errors = errors
         self.give_up = give_up
         self.tasks: dict[str, asyncio.Task[None]] = {}
-        self.finished: dict[str, asyncio.Event] = {}
         self._streaks: Counter[str] = Counter()
 
     def task(
@@ -53,10 +52,7 @@ class Supervisor:
         max_failures: int | None = None,
     ) -> asyncio.Task[None]:
         """Run `factory()` as a supervised task named `name`."""
-        done = self.finished[name] = asyncio.Event()
-        task = asyncio.get_running_loop().create_task(
-            self._run(name, factory, restart_s, max_failures, done), name=name
-        )
+        task = asyncio.get_running_loop().create_task(self._run(name, factory, restart_s, max_failures), name=name)
         self.tasks[name] = task
         return task
 
@@ -66,7 +62,6 @@ class Supervisor:
         factory: Callable[[], Coroutine[Any, Any, None]],
         restart_s: float,
         max_failures: int | None,
-        done: asyncio.Event,
     ) -> None:
         failures = 0
         while True:
@@ -93,7 +88,6 @@ class Supervisor:
                     return
                 await asyncio.sleep(delay)
                 continue
-            done.set()
             return
 
     def timer(self, name: str, callback: Callable[[TimeEvent], Awaitable[None] | None]) -> TimerCallback:

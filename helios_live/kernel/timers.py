@@ -18,6 +18,7 @@ from helios_core.bars import STEP
 from helios_core.market import PairEvent, Tick
 from helios_live.clock import Clock, TimeEvent
 from helios_live.data.client import DataClient
+from helios_live.kernel.model_watch import ModelWatch
 from helios_live.kernel.pair import Arrival, PairState
 from helios_live.kernel.supervisor import Supervisor
 from helios_live.ledger.writer import LedgerWriter
@@ -36,7 +37,7 @@ class Scheduled(Protocol):
     health_timer: bool
     healthy: bool | None
     ledger_writer: LedgerWriter
-    pinned: str | None
+    models: ModelWatch
     queues: dict[str, asyncio.Queue[Arrival]]
     settings: HeliosSettings
     status: str
@@ -88,7 +89,7 @@ class Timers:
         ops clock is a market clock that has no time yet)."""
         if not self.ops_clock.is_set:
             return
-        if self.pinned is None:
+        if self.models.pinned is None:
             _every(self, self.ops_clock, "model-poll", self.settings.live.model_poll_s, self._poll_model)
         if self.health_timer:
             _every(self, self.ops_clock, "health", self.settings.live.health_s, self._check_health)

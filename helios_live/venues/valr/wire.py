@@ -193,7 +193,6 @@ def _message(event: str, pair: str, data: dict[str, Any]) -> str:
 
 
 def trade_message(tick: TradeTick) -> str:
-    side = {True: "buy", False: "sell"}.get(tick.is_buy) if tick.is_buy is not None else None
     data: dict[str, Any] = {
         "price": decimal_text(tick.price),
         "quantity": decimal_text(tick.quantity),
@@ -201,8 +200,8 @@ def trade_message(tick: TradeTick) -> str:
         "tradedAt": iso_ms(tick.ts),
         "id": tick.trade_id,
     }
-    if side is not None:
-        data["takerSide"] = side
+    if tick.is_buy is not None:
+        data["takerSide"] = "buy" if tick.is_buy else "sell"
     return _message(EVENT_NAMES[TradeTick], tick.pair, data)
 
 

@@ -45,8 +45,7 @@ def test_a_failing_task_is_recorded_and_restarted_until_it_succeeds() -> None:
 
     async def run() -> None:
         supervisor = Supervisor(TestClock(start_s=0.0), recorder.record, errors, recorder.give_up)
-        supervisor.task("flaky", flaky, restart_s=0.001)
-        await asyncio.wait_for(supervisor.finished["flaky"].wait(), 5)
+        await asyncio.wait_for(supervisor.task("flaky", flaky, restart_s=0.001), 5)
 
     asyncio.run(run())
 
