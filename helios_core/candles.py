@@ -22,6 +22,10 @@ PRICE_COLUMNS = ("open", "high", "low", "close")
 CANDLE_COLUMNS = ("ts", *PRICE_COLUMNS, "volume", "trade_count", "buy_volume")
 TRADE_COLUMNS = ("ts", "price", "quantity")
 TS_DTYPE = "datetime64[ns, UTC]"
+# No crypto market traded before the first Bitcoin block; a date before it is a misread file.
+EARLIEST = pd.Timestamp("2009-01-03", tz="UTC")
+INTEGER_TS = "integer ts read as epoch milliseconds"
+_MAX_MS = np.iinfo("int64").max // 1_000_000  # the last millisecond datetime64[ns] can hold
 
 
 @dataclass(frozen=True)
@@ -49,14 +53,39 @@ def coerce_timestamps(values: pd.Series, where: str) -> pd.Series:
             raise DataValidationError(f"{where}: column ts is timezone-naive; UTC-aware timestamps required")
         return values.dt.tz_convert("UTC").astype(TS_DTYPE)
     if pd.api.types.is_integer_dtype(values):
+        row = _first_violation((values.abs() > _MAX_MS).to_numpy(dtype=bool, na_value=False))
+        if row is not None:
+            raise _row_error(where, row, values.iloc[row], f"out of the datetime range ({INTEGER_TS})")
         return pd.to_datetime(values, unit="ms", utc=True).astype(TS_DTYPE)
     try:
         parsed = pd.to_datetime(values, utc=False, format="ISO8601")
     except (ValueError, TypeError) as exc:
+        unparsed = pd.to_datetime(values, utc=True, format="ISO8601", errors="coerce").isna() & values.notna()
+        row = _first_violation(unparsed.to_numpy(dtype=bool))
+        if row is not None:
+            raise _row_error(where, row, values.iloc[row], "ts is not an ISO timestamp") from exc
         raise DataValidationError(f"{where}: column ts is not a timestamp: {exc}") from exc
     if getattr(parsed.dt, "tz", None) is None:
         raise DataValidationError(f"{where}: column ts has no UTC offset; UTC-aware timestamps required")
     return parsed.dt.tz_convert("UTC").astype(TS_DTYPE)
+
+
+def check_plausible_dates(ts: pd.Series, where: str, now: pd.Timestamp, integer: bool = False) -> None:
+    """Refuse a timestamp before `EARLIEST` or later than tomorrow (UTC) as seen from `now`.
+
+    `integer` says the file's `ts` were integers, so the message can name the unit assumed:
+    epoch seconds read as milliseconds land in January 1970.
+    """
+    tomorrow = now.tz_convert("UTC").normalize() + pd.Timedelta(days=1)
+    note = f" ({INTEGER_TS})" if integer else ""
+    rules = (
+        (ts < EARLIEST, f"before {EARLIEST.date()}, the first Bitcoin block{note}"),
+        (ts >= tomorrow + pd.Timedelta(days=1), f"after {tomorrow.date()}, tomorrow by the wall clock{note}"),
+    )
+    for mask, message in rules:
+        row = _first_violation(mask.to_numpy(dtype=bool))
+        if row is not None:
+            raise _row_error(where, row, ts.iloc[row], message)
 
 
 def _numeric(frame: pd.DataFrame, column: str, where: str) -> np.ndarray:
@@ -74,10 +103,10 @@ def _first_violation(mask: np.ndarray) -> int | None:
     return int(hits[0]) if hits.size else None
 
 
-def _check_ordering(ts: pd.Series, where: str) -> None:
+def _check_ordering(ts: pd.Series, where: str, strict: bool = True) -> None:
     stamps = ts.to_numpy(dtype="int64")
     steps = np.diff(stamps)
-    row = _first_violation(steps <= 0)
+    row = _first_violation(steps <= 0 if strict else steps < 0)
     if row is not None:
         kind = "duplicate" if steps[row] == 0 else "out of order"
         raise _row_error(where, row + 1, ts.iloc[row + 1], f"timestamp {kind} (previous row ts={ts.iloc[row]})")
@@ -106,14 +135,15 @@ def validate_candles(frame: pd.DataFrame, timeframe: Timeframe, where: str) -> p
     buys = _numeric(source, "buy_volume", where) if "buy_volume" in source.columns else np.full(len(out), np.nan)
     out["buy_volume"] = buys
     _check_ordering(out["ts"], where)
-    _check_alignment(out["ts"], timeframe, where)
+    check_alignment(out["ts"], timeframe, where)
     _check_ohlcv(out, where)
     return out
 
 
-def _check_alignment(ts: pd.Series, timeframe: Timeframe, where: str) -> None:
+def check_alignment(ts: pd.Series, timeframe: Timeframe, where: str) -> None:
+    """Raise naming the first `ts` that is not a `timeframe` candle's open time (nulls pass)."""
     step = timeframe.seconds * 1_000_000_000
-    row = _first_violation(ts.to_numpy(dtype="int64") % step != 0)
+    row = _first_violation((ts.to_numpy(dtype="int64") % step != 0) & ts.notna().to_numpy())
     if row is not None:
         raise _row_error(where, row, ts.iloc[row], f"not aligned to a {timeframe} candle boundary")
 
@@ -216,10 +246,11 @@ def resample(
 
 
 def validate_trades(frame: pd.DataFrame, where: str) -> pd.DataFrame:
-    """Return trades (ts, price, quantity, is_buy) sorted stably by time, or raise naming the bad row.
+    """Return trades (ts, price, quantity, is_buy), or raise naming the first bad row.
 
-    `is_buy` is the taker side from an optional `side` column (BUY/SELL, any case); NaN
-    where the source does not say.
+    Time must not go backwards (equal timestamps are fine: one match fills several orders);
+    sorting silently would hide a spliced or misread file. `is_buy` is the taker side from
+    an optional `side` column (BUY/SELL, any case); NaN where the source does not say.
     """
     missing = [c for c in TRADE_COLUMNS if c not in frame.columns]
     if missing:
@@ -235,6 +266,7 @@ def validate_trades(frame: pd.DataFrame, where: str) -> pd.DataFrame:
     )
     if row is not None:
         raise _row_error(where, row, out["ts"].iloc[row], "trade needs ts, price > 0 and quantity > 0")
+    _check_ordering(out["ts"], where, strict=False)
     out["is_buy"] = np.nan
     if "side" in source.columns:
         side = source["side"].astype("string").str.upper()
@@ -243,7 +275,7 @@ def validate_trades(frame: pd.DataFrame, where: str) -> pd.DataFrame:
         if row is not None:
             raise _row_error(where, row, out["ts"].iloc[row], f"side={source['side'].iloc[row]!r} is not BUY or SELL")
         out["is_buy"] = np.where(side.isna().to_numpy(dtype=bool), np.nan, (side == "BUY").to_numpy(dtype=float))
-    return out.sort_values("ts", kind="stable").reset_index(drop=True)
+    return out
 
 
 def trades_to_candles(trades: pd.DataFrame, timeframe: Timeframe, complete_until: pd.Timestamp) -> pd.DataFrame:

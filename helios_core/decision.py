@@ -73,6 +73,7 @@ class Context:
     candle_ts: float = 0.0  # open time of the candle whose close triggered the decision
     key: str = ""  # the position this decision would open
     mode: TradingMode = TradingMode.PAPER
+    halted: str = ""  # why the engine stops entries besides its switches (a ledger that fails writes)
     sizing: Sizing | None = None
     risk: RiskAssessment | None = None
     check: LimitCheck | None = None
@@ -103,13 +104,15 @@ class Signal:
 
 
 class Gate:
-    """The engine's switches: an emergency stop or disabled auto-trading blocks every entry."""
+    """The engine's switches: an emergency stop, a halt or disabled auto-trading blocks every entry."""
 
     name = "gate"
 
     def __call__(self, context: Context) -> Verdict:
         if context.emergency_stop:
             return Denied(self.name, "emergency stop active")
+        if context.halted:
+            return Denied(self.name, context.halted)
         if not context.auto_trading:
             return Denied(self.name, "auto-trading disabled")
         return Approved(self.name, "trading enabled")

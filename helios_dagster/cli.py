@@ -79,9 +79,11 @@ def data_import(
         raise HeliosError(f"no such file: {path}")
     first, end = FileSource(files={symbol: [path]}).coverage(symbol)
     last_day = (end - pd.Timedelta(1, "ns")).date()  # `end` is exclusive
+    if first.date() < settings.history_start:
+        raise HeliosError(f"{path}: starts {first.date()}, before HELIOS_HISTORY_START ({settings.history_start})")
     resource = market_data_from(settings, kind="file", file_imports={symbol: str(path.resolve())})
     typer.echo(f"importing {path} as {symbol}: {first.date()} .. {last_day}")
-    summary = run_market_data(settings, symbol, first.date(), last_day, resource, _instance())
+    summary = run_market_data(settings, symbol, first.date(), last_day, resource, _instance(), check_files=True)
     _echo_checks(summary.checks)
     typer.echo(f"done: run {summary.run_id}")
 
@@ -106,7 +108,7 @@ def data_backfill(
         raise HeliosError(f"--source must be file or valr, not {source!r}")
     resource = market_data_from(settings, **({"kind": source} if source else {}))
     typer.echo(f"backfilling {normalise_pair(pair)} from {resource.kind}: {first} .. {last}")
-    summary = run_market_data(settings, normalise_pair(pair), first, last, resource, _instance())
+    summary = run_market_data(settings, normalise_pair(pair), first, last, resource, _instance(), check_files=True)
     _echo_checks(summary.checks)
     typer.echo(f"done: run {summary.run_id}")
 

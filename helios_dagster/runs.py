@@ -5,16 +5,20 @@ from __future__ import annotations
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime, timedelta
+from typing import TYPE_CHECKING
 
 import dagster as dg
 
-from helios_core.errors import HeliosError
+from helios_core.errors import HeliosError, SourceError
 from helios_dagster.defs.market_data.definitions import JOB
-from helios_dagster.partitions import range_tags
+from helios_dagster.partitions import day_bounds, range_tags
 from helios_dagster.resources import MarketDataResource
 from helios_dagster.schedules import TRAIN_JOB
 from helios_live.settings import HeliosSettings
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 _INFO_LOGS = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
 
@@ -52,17 +56,45 @@ def run_market_data(
     instance: dg.DagsterInstance,
     verbose: bool = True,
     job_name: str = JOB,
+    check_files: bool = False,
 ) -> RunSummary:
     """Materialise raw_candles + candles (+ checks) for `pair` x `[first, last]` in one run;
-    with `job_name=PIPELINE`, features, labels and the training dataset too."""
+    with `job_name=PIPELINE`, features, labels and the training dataset too. `check_files`
+    reads a file source first (`check_file_days`), as the command line does."""
     if pair not in settings.pairs:
         raise HeliosError(f"unknown pair {pair}: not in HELIOS_PAIRS ({', '.join(settings.pairs)})")
     if last < first:
         raise HeliosError(f"end {last} is before start {first}")
+    if first < settings.history_start:
+        # Dagster would answer with a traceback: the day has no partition.
+        raise HeliosError(f"start {first} is before HELIOS_HISTORY_START ({settings.history_start})")
+    if check_files and market_data.kind == "file":
+        check_file_days(market_data, pair, first, last)
     resources = {"market_data": market_data}
     return _execute(
         settings, job_name, range_tags(pair, first, last), instance, verbose, f"{pair} {first}..{last}", resources
     )
+
+
+def check_file_days(market_data: MarketDataResource, pair: str, first: date, last: date) -> None:
+    """Read a file source before its run: a bad file or a day without candles then stops in
+    one line naming the file, not in a step failure (a logged traceback) after the earlier
+    days were written."""
+    batch = market_data.open().fetch_candles(pair, day_bounds(first)[0], day_bounds(last)[1])
+    present = set(batch.candles["ts"].dt.date)
+    for day in (first + timedelta(days=n) for n in range((last - first).days + 1)):
+        if day not in present:
+            note = _around(batch.candles["ts"], day_bounds(day)[0])
+            raise SourceError(f"{batch.origin}: no {pair} candles on {day} ({note}); nothing written")
+
+
+def _around(ts: pd.Series, start: datetime) -> str:
+    before, after = ts[ts < start], ts[ts >= start]
+    if len(before) and len(after):
+        return f"the candles jump from ts {before.iloc[-1]} to ts {after.iloc[0]}"
+    if len(before):
+        return f"the last candle opens at ts {before.iloc[-1]}"
+    return f"the first candle opens at ts {after.iloc[0]}" if len(after) else "not one candle in the whole range"
 
 
 def run_training(settings: HeliosSettings, instance: dg.DagsterInstance, verbose: bool = True) -> RunSummary:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import faulthandler
 import json
 import logging
 import sys
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
@@ -14,6 +16,7 @@ import typer
 from pydantic import ValidationError
 
 from helios_core.errors import HeliosError
+from helios_live.api.logs import REQUEST_LOGGERS, Scrubber
 from helios_live.settings import HeliosSettings, load_settings, problems
 
 live_app = typer.Typer(
@@ -35,16 +38,23 @@ class JsonFormatter(logging.Formatter):
             "message": record.getMessage(),
         }
         if record.exc_info:
-            entry["error"] = self.formatException(record.exc_info)
+            entry["error"] = record.exc_text or self.formatException(record.exc_info)
         return json.dumps(entry)
 
 
-def configure_logging(level: str = "INFO") -> None:
+def configure_logging(level: str = "INFO", secrets: Iterable[str] = ()) -> None:
+    """JSON lines on stderr, with credentials in URLs and the given `secrets` masked: on the
+    handler for every logger, and on the request-line loggers for any handler they are given."""
+    scrubber = Scrubber(secrets)
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter())
+    handler.addFilter(scrubber)
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    for name in REQUEST_LOGGERS:
+        logger = logging.getLogger(name)
+        logger.filters[:] = [f for f in logger.filters if not isinstance(f, Scrubber)] + [scrubber]
 
 
 def _settings() -> HeliosSettings:
@@ -71,7 +81,9 @@ def serve(
     except ValidationError as exc:
         typer.echo(f"error: invalid configuration: {problems(exc)}", err=True)
         raise typer.Exit(2) from exc
-    configure_logging()
+    faulthandler.enable()  # a fatal signal leaves its traceback on stderr, next to the logs
+    secrets = (settings.api.token, settings.valr.api_key, settings.valr.api_secret)
+    configure_logging(secrets=[secret.get_secret_value() for secret in secrets])
     uvicorn.run(
         create_app(settings),
         host=settings.api.host,

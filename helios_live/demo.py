@@ -106,7 +106,8 @@ async def live_demo(settings: HeliosSettings, echo: Callable[[str], None], hours
             auth = {"Authorization": f"Bearer {token}"}
             async with httpx.AsyncClient(base_url=base, headers=auth) as client:
                 await client.post("/api/autonomous-engine/auto-trading/enable")
-            async with websockets.connect(f"ws://127.0.0.1:{service.api.port}/api/events?token={token}") as events:
+            url = f"ws://127.0.0.1:{service.api.port}/api/events"
+            async with websockets.connect(url, additional_headers=auth) as events:
                 simulator.resume()
                 await _print_events(events, simulator, echo)
             async with httpx.AsyncClient(base_url=base, headers=auth) as client:

@@ -9,6 +9,9 @@ value the component would refuse stops start-up here, naming its variable.
 
 from __future__ import annotations
 
+import ipaddress
+import json
+import re
 from collections.abc import Mapping
 from datetime import date
 from pathlib import Path
@@ -30,17 +33,56 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, Settin
 from helios_core.errors import ConfigurationError
 from helios_core.pairs import normalise_pair
 from helios_core.risk.limits import Limits
+from helios_core.risk.price_guard import GuardConfig
 from helios_core.risk.sizing import SizingConfig
 from helios_core.timeframes import Timeframe
 from helios_core.trading.fills import FillModel
 
 SAMPLE_PAIRS = ("BTCPERP", "ETHBTC", "LTCBTC", "XMRBTC", "ADABTC", "XRPETH")
 VALR_PAIRS = ("BTCZAR", "ETHZAR", "SOLZAR")
-WEAK_TOKENS = frozenset({"changethis", "changeme", "secret", "token", "password", "admin", "helios"})
+# A pair is a base currency and then one of these (BTCZAR, BTCUSDT, ETHBTC, BTCPERP, ...).
+QUOTES = ("ZAR", "USDT", "USDC", "USD", "EUR", "BTC", "ETH", "PERP")
+MIN_TOKEN_LENGTH = 16
+MIN_TOKEN_DISTINCT = 6  # refuses aaaa..., abab...; a random hex token of 16 has fewer once in 50,000
+COMMON_WORDS = (
+    "changeme",
+    "changethis",
+    "password",
+    "passwd",
+    "secret",
+    "token",
+    "admin",
+    "helios",
+    "letmein",
+    "qwerty",
+    "123456",
+    "abcdef",
+)
+GENERATE_HINT = "generate one with: python -c 'import secrets; print(secrets.token_urlsafe(32))'"
+LONGEST_S = 1e9  # ~31 years: a longer duration is a typo, and a clock plus it overflows a datetime
 
 
 def is_loopback(host: str) -> bool:
-    return host in ("localhost", "::1") or host.startswith("127.")
+    """`localhost` or a loopback address (127.0.0.0/8, ::1), parsed: `127.evil.example` is a name."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def token_weakness(token: str) -> str | None:
+    """Why `token` would be guessed, quoting none of it (the message reaches the logs)."""
+    if any(char.isspace() for char in token):
+        return "contains whitespace"
+    if len(token) < MIN_TOKEN_LENGTH:
+        return f"is shorter than {MIN_TOKEN_LENGTH} characters"
+    if len(set(token)) < MIN_TOKEN_DISTINCT:
+        return f"has fewer than {MIN_TOKEN_DISTINCT} different characters"
+    if any(word in token.lower() for word in COMMON_WORDS):
+        return "contains a common word or sequence (changeme, password, secret, token, admin, 123456, ...)"
+    return None
 
 
 def _split(value: object) -> object:
@@ -49,12 +91,39 @@ def _split(value: object) -> object:
     return value
 
 
+def _pair(text: str) -> str:
+    symbol = normalise_pair(text)
+    quote = next((quote for quote in QUOTES if symbol.endswith(quote)), "")
+    base = symbol.removesuffix(quote) if quote else ""
+    if len(base) < 2 or base == quote:
+        raise ValueError(f"{text!r} is not a pair: a base currency and then one of {', '.join(QUOTES)}")
+    return symbol
+
+
 def _pairs(value: tuple[str, ...]) -> tuple[str, ...]:
-    return tuple(dict.fromkeys(normalise_pair(p) for p in value))
+    return tuple(dict.fromkeys(_pair(p) for p in value))
+
+
+def _some(value: tuple[str, ...]) -> tuple[str, ...]:
+    if not value:
+        raise ValueError("at least one pair is required")
+    return value
 
 
 # "btc-zar, ETHZAR" in a variable: a tuple of canonical pair names, each once.
 PairList = Annotated[tuple[str, ...], NoDecode, BeforeValidator(_split), AfterValidator(_pairs)]
+SomePairs = Annotated[PairList, AfterValidator(_some)]
+
+
+def _json_object(value: object) -> object:
+    """A variable's JSON parsed here, not by the settings source, so that a bad one is refused
+    naming its variable; keyword arguments pass mappings through."""
+    if not isinstance(value, str):
+        return value
+    try:
+        return json.loads(value)
+    except ValueError as exc:
+        raise ValueError(f'must be a JSON object such as {{"BTCZAR": "majors"}}: {exc}') from exc
 
 
 def _built(group: str, build: Any, names: Mapping[str, str]) -> None:
@@ -68,7 +137,9 @@ def _built(group: str, build: Any, names: Mapping[str, str]) -> None:
 
 
 class Group(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # A non-finite number (`inf`, `nan`) is never a setting: the components would compare with it, or
+    # multiply by it, without failing.
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
 
 class ApiSettings(Group):
@@ -78,7 +149,7 @@ class ApiSettings(Group):
 
 
 class HttpSettings(Group):
-    timeout_s: float = Field(default=10.0, gt=0)
+    timeout_s: float = Field(default=10.0, gt=0, le=3600)
     max_retries: int = Field(default=5, ge=0, le=20)
 
 
@@ -112,8 +183,8 @@ class LabelSettings(Group):
 
 
 class BarrierSettings(Group):
-    k_up: float = Field(default=2.0, gt=0)
-    k_down: float = Field(default=2.0, gt=0)
+    k_up: float = Field(default=2.0, gt=0, le=100)
+    k_down: float = Field(default=2.0, gt=0, le=100)
 
 
 class ModelSettings(Group):
@@ -123,8 +194,8 @@ class ModelSettings(Group):
 
 class TrainSettings(Group):
     pairs: PairList = ()
-    days: int = Field(default=90, ge=1)
-    max_epochs: int = Field(default=20, ge=1)
+    days: int = Field(default=90, ge=1, le=36_500)
+    max_epochs: int = Field(default=20, ge=1, le=10_000)
     folds: int = Field(default=3, ge=1, le=20)
 
 
@@ -140,18 +211,19 @@ class RetrainSettings(Group):
 class LiveSettings(Group):
     """The live service's stream, candles, clock and engine (docs/live.md)."""
 
-    pairs: PairList = VALR_PAIRS
+    pairs: SomePairs = VALR_PAIRS
     ws_url: str = "wss://api.valr.com/ws/trade"
     candles: Literal["trades", "buckets"] = "trades"
     clock: Literal["system", "exchange"] = "system"
     autostart: bool = True
     close_grace_s: float = Field(default=2.0, ge=0, le=60)
-    queue_size: int = Field(default=10_000, ge=10)
-    backfill_trades_max_minutes: int = Field(default=120, ge=1)
+    queue_size: int = Field(default=10_000, ge=10, le=10_000_000)
+    backfill_trades_max_minutes: int = Field(default=120, ge=1, le=7 * 24 * 60)
     warmup_days: int = Field(default=4, ge=1, le=30)
     min_confidence: float = Field(default=0.55, ge=0, le=1)
-    model_poll_s: float = Field(default=5.0, gt=0)
-    health_s: float = Field(default=5.0, gt=0)
+    model_poll_s: float = Field(default=5.0, gt=0, le=LONGEST_S)
+    health_s: float = Field(default=5.0, gt=0, le=LONGEST_S)
+    max_candle_age_s: float = Field(default=300.0, ge=60, le=LONGEST_S)
 
     @field_validator("ws_url")
     @classmethod
@@ -162,27 +234,27 @@ class LiveSettings(Group):
 
 
 class TradingSettings(Group):
-    capital: float = Field(default=100_000.0, gt=0)
+    capital: float = Field(default=100_000.0, gt=0, le=1e15)
 
 
 class RiskSettings(Group):
     """Tier 3 sizing and the Tier 5 limits (docs/trading.md); fractions of equity."""
 
     garch_days: int = Field(default=30, ge=1, le=365)
-    refit_s: float = Field(default=4 * 3600.0, gt=0)
+    refit_s: float = Field(default=4 * 3600.0, gt=0, le=LONGEST_S)
     fit_process: bool = True
     fractional_kelly: float = Field(default=0.25, gt=0, le=1)
-    reward_ratio: float = Field(default=2.0, gt=0)
+    reward_ratio: float = Field(default=2.0, gt=0, le=1000)
     max_leverage: float = Field(default=3.0, ge=1, le=10)
-    max_hold_s: float = Field(default=86_400.0, gt=0)
+    max_hold_s: float = Field(default=86_400.0, gt=0, le=LONGEST_S)
     max_drawdown: float = Field(default=0.15, gt=0, lt=1)
     daily_loss: float = Field(default=0.05, gt=0, lt=1)
-    max_open_positions: int = Field(default=10, ge=1)
+    max_open_positions: int = Field(default=10, ge=1, le=10_000)
     max_position: float = Field(default=0.20, gt=0, le=1)
     max_sector_exposure: float = Field(default=0.60, gt=0, le=1)
     max_correlation: float = Field(default=0.90, gt=0, le=1)
     max_portfolio_leverage: float = Field(default=3.0, ge=1, le=10)
-    sectors: dict[str, str] = Field(default_factory=dict)
+    sectors: Annotated[dict[str, str], NoDecode, BeforeValidator(_json_object)] = Field(default_factory=dict)
 
     @field_validator("sectors")
     @classmethod
@@ -221,7 +293,7 @@ class PaperSettings(Group):
     taker_fee: float = Field(default=0.0035, ge=0, lt=0.1)
     maker_fee: float = Field(default=0.0018, gt=-0.01, lt=0.1)
     slippage_bps: float = Field(default=5.0, ge=0, le=1000)
-    book_max_age_s: float = Field(default=10.0, gt=0)
+    book_max_age_s: float = Field(default=10.0, gt=0, le=LONGEST_S)
 
     def fill_model(self) -> FillModel:
         return FillModel(self.taker_fee, self.maker_fee, self.slippage_bps, self.book_max_age_s)
@@ -232,8 +304,19 @@ class PaperSettings(Group):
         return self
 
 
+class GuardSettings(Group):
+    """The price guard (docs/live.md): how far a price may jump before it is quarantined."""
+
+    max_jump: float = Field(default=0.03, gt=0, lt=1)
+    sigmas: float = Field(default=10.0, gt=0, lt=1000)
+    confirm_ticks: int = Field(default=3, ge=1, le=100)
+
+    def config(self) -> GuardConfig:
+        return GuardConfig(self.max_jump, self.sigmas, self.confirm_ticks)
+
+
 class PortfolioSettings(Group):
-    snapshot_s: float = Field(default=60.0, gt=0)
+    snapshot_s: float = Field(default=60.0, gt=0, le=LONGEST_S)
 
 
 GROUPS = (
@@ -251,6 +334,7 @@ GROUPS = (
     "risk",
     "paper",
     "portfolio",
+    "guard",
 )
 
 
@@ -267,7 +351,7 @@ class HeliosSettings(BaseSettings):
 
     home: Path = Path(".helios")
     database_url: str = ""
-    pairs: PairList = SAMPLE_PAIRS + VALR_PAIRS
+    pairs: SomePairs = SAMPLE_PAIRS + VALR_PAIRS
     timeframes: Annotated[tuple[str, ...], NoDecode] = ("1m", "5m", "15m")
     source: Literal["file", "valr"] = "file"
     file_dir: Path = Path("data/sample")
@@ -288,6 +372,7 @@ class HeliosSettings(BaseSettings):
     risk: RiskSettings = RiskSettings()
     paper: PaperSettings = PaperSettings()
     portfolio: PortfolioSettings = PortfolioSettings()
+    guard: GuardSettings = GuardSettings()
 
     @model_validator(mode="before")
     @classmethod
@@ -314,13 +399,6 @@ class HeliosSettings(BaseSettings):
     def _split_timeframes(cls, value: object) -> object:
         return _split(value)
 
-    @field_validator("pairs")
-    @classmethod
-    def _some(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        if not value:
-            raise ValueError("at least one pair is required")
-        return value
-
     @field_validator("timeframes")
     @classmethod
     def _timeframes(cls, value: tuple[str, ...]) -> tuple[str, ...]:
@@ -336,15 +414,21 @@ class HeliosSettings(BaseSettings):
 
     @model_validator(mode="after")
     def _cross_checks(self) -> HeliosSettings:
-        # A trading API must not run on a guessable token; only a developer's loopback
-        # service may run without one (docs/live.md).
+        # A trading API must not run on a guessable token; only a developer's loopback service may
+        # run without one (docs/live.md). A token that is set is always held to the rule: with one,
+        # the API stops checking that its callers are local.
         token = self.api.token.get_secret_value()
-        weak = not token or token.lower() in WEAK_TOKENS or len(token) < 16
-        if weak and not (self.environment == "development" and is_loopback(self.api.host)):
+        weakness = token_weakness(token) if token else None
+        if weakness is not None:
+            raise ValueError(f"HELIOS_API_TOKEN {weakness}; {GENERATE_HINT}")
+        if not token and not (self.environment == "development" and is_loopback(self.api.host)):
             raise ValueError(
-                "HELIOS_API_TOKEN must be a secret of at least 16 characters unless HELIOS_ENVIRONMENT=development"
-                " and HELIOS_API_HOST is a loopback address"
+                f"HELIOS_API_TOKEN must be a secret of at least {MIN_TOKEN_LENGTH} characters unless"
+                " HELIOS_ENVIRONMENT=development and HELIOS_API_HOST is a loopback address"
             )
+        unknown = sorted(set(self.risk.sectors) - set(self.live.pairs) - set(self.pairs))
+        if unknown:
+            raise ValueError(f"HELIOS_RISK_SECTORS: {unknown} are pairs of neither HELIOS_LIVE_PAIRS nor HELIOS_PAIRS")
         _built("live", lambda: self.sizing, {})
         return self
 
@@ -377,8 +461,10 @@ def load_settings() -> HeliosSettings:
         return HeliosSettings()
     except ValidationError as exc:
         raise ConfigurationError(f"invalid configuration: {problems(exc)}") from exc
-    except SettingsError as exc:  # a variable the environment source cannot parse at all
-        raise ConfigurationError(f"invalid configuration: {exc}") from exc
+    except SettingsError as exc:  # a group given whole as a variable (HELIOS_RISK='{...'), not JSON
+        field = re.search(r'field "(\w+)"', str(exc))
+        variable = f"HELIOS_{field[1].upper()}: " if field else ""
+        raise ConfigurationError(f"invalid configuration: {variable}{exc}") from exc
 
 
 def problems(exc: ValidationError) -> str:

@@ -16,18 +16,18 @@ import pandas as pd
 import torch
 
 from helios_core.features.spec import FEATURE_SET_VERSION, TIMEFRAMES
-from helios_core.market import DataEvent
+from helios_core.market import Bucket, DataEvent
 from helios_dagster.ml.export import export_onnx
 from helios_dagster.ml.model import PRESETS, HeliosNet
 from helios_live.backtest.replay import ReplayDataClient
 from helios_live.clock import Clock, ExchangeClock
 from helios_live.data.lake import Lake
-from helios_live.data.recorded import Recorded
+from helios_live.data.recorded import Recorded, buckets
 from helios_live.kernel.kernel import Kernel
 from helios_live.ledger import Ledger
 from helios_live.models.registry import Registry
 from helios_live.settings import HeliosSettings
-from tests.conftest import REPO
+from tests.conftest import REPO, sample
 
 
 def make_bundle(
@@ -139,3 +139,29 @@ async def feed(kernel: Kernel, events: list[DataEvent]) -> None:
     for event in events:
         await kernel.on_event(event)
     await kernel.drain()
+
+
+BTC = "BTC-PERP_1m_2021-12-31_2022-02-01.parquet"
+HISTORY = 1200  # 20 hours in the lake: 240 five-minute returns for the volatility model
+
+
+def trading_kernel(home: Path, **overrides: Any) -> tuple[Kernel, list[Bucket]]:
+    """A BTC-PERP kernel with 20 hours in its lake and a model that leans BUY, and the two
+    hours after that as buckets to replay."""
+    candles = sample(BTC).head(HISTORY + 120)
+    lake = Lake(home / "lake")
+    history = candles.iloc[:HISTORY]
+    for day, frame in history.groupby(history["ts"].dt.date):
+        lake.write("candles", "BTCPERP", "1m", day, frame.reset_index(drop=True), {})
+    settings = live_settings(home, **overrides)
+    make_bundle(settings.models_root, lean=0)
+    return in_process(settings, lake=lake), buckets("BTCPERP", candles.iloc[HISTORY:].reset_index(drop=True))
+
+
+async def start_trading(kernel: Kernel, live: list[Bucket], minutes: int) -> None:
+    """Start, catch up from the lake (which fits the volatility model), enable trading, replay."""
+    await kernel.start(connect=False)
+    await kernel.set_auto_trading(True)
+    await feed(kernel, live[:3])
+    assert kernel.desk.trader.vol["BTCPERP"].model is not None  # fitted at the end of the warm-up
+    await feed(kernel, live[3:minutes])

@@ -2,10 +2,25 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any, Literal
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from helios_live.api.text import Text
+
+
+def _utc(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        raise ValueError("needs a UTC offset (e.g. Z)")
+    try:
+        return value.astimezone(UTC)
+    except OverflowError as exc:  # year 1 at +01:00 or year 9999 at -01:00: no such UTC time
+        raise ValueError("is out of range once on UTC") from exc
+
+
+# A query's time bound: aware, and on UTC, as the ledger stores it.
+UtcTime = Annotated[datetime, AfterValidator(_utc)]
 
 
 class EngineConfig(BaseModel):
@@ -14,14 +29,14 @@ class EngineConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     trading_mode: Literal["PAPER", "LIVE"] = "PAPER"
-    pairs: list[str] | None = Field(default=None, min_length=1, max_length=50)
+    pairs: list[Annotated[Text, Field(max_length=32)]] | None = Field(default=None, min_length=1, max_length=50)
     auto_trading_enabled: bool = False
 
 
 class EmergencyStop(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    reason: str = Field(default="manual", max_length=500)
+    reason: Text = Field(default="manual", max_length=500)
 
 
 class Ack(BaseModel):
@@ -80,8 +95,8 @@ class ModeChange(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     mode: Literal["PAPER", "LIVE"]
-    confirmation: str | None = Field(default=None, max_length=100)
-    reason: str = Field(default="", max_length=500)
+    confirmation: Text | None = Field(default=None, max_length=100)
+    reason: Text = Field(default="", max_length=500)
 
 
 class Mode(BaseModel):

@@ -58,7 +58,7 @@ async def catching_up(kernel: Pipeline, state: PairState, arrival: Arrival) -> N
             catchup.cut = start + STEP if isinstance(item, TradeTick) else start
         catchup.buffer.append(arrival)
     elif isinstance(item, Book):
-        state.book = item
+        await kernel.handle(state, arrival)  # through the price guard
     elif isinstance(item, Disconnected):
         catchup.buffer.clear()
         catchup.cut = None
@@ -98,9 +98,12 @@ async def _catch_up(kernel: Pipeline, state: PairState, catchup: Catchup) -> Non
         bars += fetched
         source = f"{source}+rest" if fetched else source
     for i, bar in enumerate(bars):
+        plausible = state.guard.plausible(bar.close, bar.ts + STEP)
         await kernel.on_bar(state, bar, None, live=False)
-        # Positions lived through the hole too: what the missed candles did to them counts.
-        await kernel.prices(state.pair, bar.close, bar.ts + STEP)
+        # Positions lived through the hole too: what the missed candles did to them counts,
+        # but not a close the price guard would not believe live.
+        if plausible:
+            await kernel.prices(state.pair, bar.close, bar.ts + STEP)
         if i % 500 == 499:
             await asyncio.sleep(0)  # a long warm-up must not stall the other pairs or the API
     state.backfilled += len(bars)

@@ -47,7 +47,7 @@ from helios_live.clock import Clock, TestClock
 from helios_live.data.client import DataClient
 from helios_live.data.lake import Lake
 from helios_live.execution.paper import PaperExecutionClient
-from helios_live.kernel import catchup
+from helios_live.kernel import catchup, guard
 from helios_live.kernel.broadcast import Broadcaster
 from helios_live.kernel.model_watch import ModelWatch
 from helios_live.kernel.pair import Arrival, Catchup, PairState, Pending
@@ -102,11 +102,13 @@ class Kernel(Timers):
         self.auto_trading = False
         self.emergency_stop = False
         self.healthy: bool | None = None
+        self._failing: list[str] = []
+        self.stream_lag: float | None = None  # clock minus the latest event's exchange time (live clocks)
         self.states: dict[str, PairState] = {}
         self.queues: dict[str, asyncio.Queue[Arrival]] = {}
         self.broadcaster = Broadcaster()
         self.writer = ThreadPoolExecutor(1, thread_name_prefix="ledger")
-        self.ledger_writer = LedgerWriter(ledger, self.writer)
+        self.ledger_writer = LedgerWriter(ledger, self.writer, self.ops_clock.timestamp)
         self.batcher = Batcher()
         self.latencies: deque[float] = deque(maxlen=10_000)  # seconds, closing message -> committed row
         self.verdicts: Counter[str] = Counter()
@@ -133,6 +135,7 @@ class Kernel(Timers):
         if self.status in ("STARTING", "RUNNING"):
             raise EngineStateError(f"engine is {self.status}")
         self.status = "STARTING"
+        self._halting = None  # a new run: whether it gives up is its own
         self.pairs = pairs or self.settings.live.pairs
         await self._run(self._restore_flags)
         restored = await self._run(self.desk.restore, self.ledger, self.pairs)
@@ -141,9 +144,12 @@ class Kernel(Timers):
         await self._reload_model()
         window = self.predictor.window if self.predictor else self.settings.model.window
         grace = self.settings.live.close_grace_s
-        self.states = {p: PairState(p, grace, window) for p in self.pairs}
+        config = self.settings.guard.config()
+        self.states = {p: PairState(p, grace, window, config) for p in self.pairs}
         for position in self.desk.account.positions.values():
             self._opened(position)
+            mark = self.desk.account.marks.get(position.pair, position.entry_price)
+            self.states[position.pair].guard.seed(mark, position.opened_at.timestamp())
         self.queues = {p: asyncio.Queue(self.settings.live.queue_size) for p in self.pairs}
         for pair in self.pairs:
             for row in await self._run(self.ledger.pending_outcomes, pair):
@@ -223,6 +229,11 @@ class Kernel(Timers):
         return self.desk.mode
 
     @property
+    def gave_up(self) -> bool:
+        """Whether a task kept failing and the engine stopped itself (a restart may help)."""
+        return self._halting is not None and self.status == "STOPPED"
+
+    @property
     def mode(self) -> TradingMode:
         return self.desk.mode
 
@@ -250,12 +261,17 @@ class Kernel(Timers):
     # events in -----------------------------------------------------------------------------
     async def on_event(self, event: DataEvent, received: float | None = None) -> None:
         """One event from the data client; `received` is the `perf_counter()` of its message."""
-        if self.follows_data and (ts := exchange_time(event)) is not None:
+        ts = exchange_time(event)
+        if ts is not None and self.follows_data:
             self._arriving = received  # what the ticks it brings due were brought by
             try:
                 await self._advance(ts)
             finally:
                 self._arriving = None
+        elif ts is not None:
+            # A bucket may be sent at its minute's end: it is current until then.
+            end = ts + event.period if isinstance(event, Bucket) else ts
+            self.stream_lag = self.clock.timestamp() - end
         if isinstance(event, Tick):
             return
         if isinstance(event, Reconnected):
@@ -333,7 +349,12 @@ class Kernel(Timers):
         return state.now if self.follows_data else self.clock.timestamp()
 
     async def handle(self, state: PairState, arrival: Arrival) -> None:
-        pair, item, received = state.pair, arrival.event, arrival.received
+        """A pair's event, through the price guard: what it holds back moves nothing yet."""
+        for item in await guard.admit(self, state, arrival.event):
+            await self._apply(state, item, arrival.received)
+
+    async def _apply(self, state: PairState, item: PairEvent, received: float | None) -> None:
+        pair = state.pair
         if isinstance(item, TradeTick):
             bar = state.builder.on_trade(item)
             await self.prices(pair, item.price, item.ts)
@@ -347,8 +368,7 @@ class Kernel(Timers):
             await self.prices(pair, item.last, item.ts)
             return
         elif isinstance(item, Book):
-            state.book = item
-            return
+            return  # the guard set it
         else:  # Disconnected: what follows may have a hole before it
             state.catchup = Catchup(resume_from=finite(state.builder.discard_open()))
             return
@@ -366,6 +386,7 @@ class Kernel(Timers):
         if state.fit is not None:
             await self.refits.install(state)
         window = state.fold(bar)
+        state.guard.on_candle(bar.ts + STEP, bar.close)
         self.desk.trader.vol[state.pair].on_bar(bar)
         predictor = self.predictor
         close = bar.ts + STEP
@@ -390,6 +411,7 @@ class Kernel(Timers):
             candle_ts=bar.ts,
             key=position_key(state.pair, bar.ts, predictor.version),
             mode=self.desk.mode,
+            halted=self.halted(),
         )
         verdicts = await run_chain(self.steps, context)
         for verdict in verdicts:
@@ -454,9 +476,20 @@ class Kernel(Timers):
             await self._run(self.ledger.record_event, kind, at, detail, pair)
         except HeliosError as exc:
             self.errors["ledger"] += 1
+            self.ledger_writer.health.fail(exc)
             log.error("engine event %s not recorded: %s", kind, exc)
+        else:
+            self.ledger_writer.health.ok()
         log.info("%s %s %s", kind, pair or "", detail)
         self.broadcaster.publish({"type": "engine", "kind": kind, "pair": pair, "at": at.isoformat(), **detail})
+
+    def halted(self) -> str:
+        """Why entries stop now, by the stated rule (docs/live.md): while the ledger fails writes,
+        a new position could not be shown or recovered, so none opens; exits still run."""
+        health = self.ledger_writer.health
+        if health.failing:
+            return f"ledger writes failing ({health.failing} in a row): entries stopped until one succeeds"
+        return ""
 
     def count_error(self, kind: str) -> None:
         self.errors[kind] += 1

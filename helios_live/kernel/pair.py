@@ -19,6 +19,7 @@ from helios_core.features.streaming import Bar
 from helios_core.labels import LookaheadConfig, lookahead_outcome
 from helios_core.market import Book, PairEvent
 from helios_core.risk.garch import VolModel
+from helios_core.risk.price_guard import GuardConfig, PriceGuard
 from helios_live.clock import TestClock
 from helios_live.ledger.writer import Settled, Stored
 
@@ -61,8 +62,9 @@ class Fit:
 
 
 class PairState:
-    def __init__(self, pair: str, grace_s: float, window: int) -> None:
+    def __init__(self, pair: str, grace_s: float, window: int, guard: GuardConfig | None = None) -> None:
         self.pair = pair
+        self.guard: PriceGuard[PairEvent] = PriceGuard(guard or GuardConfig())
         self.builder = CandleBuilder(grace_s)
         self.features = StreamingFeatures(TIMEFRAMES)
         self.window: deque[tuple[np.ndarray, np.ndarray]] = deque(maxlen=window)
@@ -80,6 +82,11 @@ class PairState:
         self.candles = 0
         self.predictions = 0
         self.backfilled = 0
+        self.books_dropped = 0
+        self.suspect_book: Book | None = None  # the latest book the price guard did not believe
+        self.summaries_ignored = 0
+        self.wicks_clamped = 0
+        self.guard_recorded: dict[str, float] = {}  # when each kind of guard event was last recorded
 
     def set_window(self, length: int) -> None:
         if self.window.maxlen != length:

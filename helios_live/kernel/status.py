@@ -37,6 +37,7 @@ def pair_status(kernel: Kernel, pair: str) -> dict[str, Any]:
         "candles": state.candles,
         "backfilled_candles": state.backfilled,
         "late_trades": state.builder.late,
+        "price_guard": guard_counts(state),
         "predictions": state.predictions,
         "pending_outcomes": len(state.pending),
         "last_candle_close": _last_close(state),
@@ -61,6 +62,7 @@ def metrics(kernel: Kernel) -> dict[str, Any]:
         "candles": sum(s.candles for s in kernel.states.values()),
         "late_trades": sum(s.builder.late for s in kernel.states.values()),
         "backfilled_candles": sum(s.backfilled for s in kernel.states.values()),
+        "price_guard": {pair: guard_counts(state) for pair, state in kernel.states.items()},
         "predictions": sum(s.predictions for s in kernel.states.values()),
         "verdicts": dict(kernel.verdicts),
         "errors": dict(kernel.errors + kernel.desk.errors),
@@ -74,16 +76,37 @@ def metrics(kernel: Kernel) -> dict[str, Any]:
 
 
 async def health(kernel: Kernel) -> dict[str, Any]:
-    """Stream alive, ledger reachable, model loaded, last candle age per pair."""
+    """Every check (True when it passes), the reason of each that fails, the ledger's write
+    state, the stream's silence and lag, and each pair's last candle age."""
     silent = kernel.client.silent_s()
-    checks = kernel.health_checks()
-    checks["ledger_reachable"] = await asyncio.to_thread(kernel.ledger.ping)
+    reasons = kernel.health_checks()
+    reasons["ledger_reachable"] = "" if await asyncio.to_thread(kernel.ledger.ping) else "the ledger does not answer"
+    writes = kernel.ledger_writer.health
+    queued, _ = kernel.ledger_writer.backlog()
     return {
-        "healthy": all(checks.values()),
-        "checks": checks,
+        "healthy": not any(reasons.values()),
+        "checks": {name: not reason for name, reason in reasons.items()},
+        "reasons": {name: reason for name, reason in reasons.items() if reason},
+        "ledger": {"failing_writes": writes.failing, "failed_writes": writes.failed, "queued_writes": queued},
         "stream_silent_s": None if silent is None else round(silent, 3),
+        "stream_lag_s": None if kernel.stream_lag is None else round(kernel.stream_lag, 3),
         "last_candle_age_s": {p: last_candle_age(kernel, s) for p, s in kernel.states.items()},
         "model_version": kernel.model_version,
+    }
+
+
+def guard_counts(state: PairState) -> dict[str, int]:
+    """What the pair's price guard held back: prices quarantined, dropped and confirmed, the
+    prices held now, and the books it refused."""
+    guard = state.guard
+    return {
+        "quarantined": guard.quarantined,
+        "dropped": guard.dropped,
+        "confirmed": guard.confirmed,
+        "holding": guard.holding,
+        "books_dropped": state.books_dropped,
+        "summaries_ignored": state.summaries_ignored,
+        "wicks_clamped": state.wicks_clamped,
     }
 
 

@@ -18,6 +18,8 @@ from helios_core.bars import STEP
 from helios_core.market import PairEvent, Tick
 from helios_live.clock import Clock, TimeEvent
 from helios_live.data.client import DataClient
+from helios_live.kernel import health
+from helios_live.kernel.health import Watched
 from helios_live.kernel.model_watch import ModelWatch
 from helios_live.kernel.pair import Arrival, PairState
 from helios_live.kernel.supervisor import Supervisor
@@ -25,8 +27,6 @@ from helios_live.ledger.writer import LedgerWriter
 from helios_live.models.inference import Predictor
 from helios_live.settings import HeliosSettings
 from helios_live.trading.desk import Desk
-
-STREAM_SILENT_S = 60.0  # VALR answers our PING every 20 s: a minute of silence is a dead stream
 
 
 class Scheduled(Protocol):
@@ -44,6 +44,7 @@ class Scheduled(Protocol):
     supervisor: Supervisor
     _arriving: float | None
     _timers_set: bool
+    _failing: list[str]
 
     @property
     def predictor(self) -> Predictor | None: ...
@@ -72,7 +73,7 @@ class Scheduled(Protocol):
 
     def _received(self, event: TimeEvent) -> float | None: ...
 
-    def health_checks(self) -> dict[str, bool]: ...
+    def health_checks(self) -> dict[str, str]: ...
 
 
 def _every(kernel: Scheduled, clock: Clock, name: str, interval: float, callback: Any, offset: float = 0.0) -> None:
@@ -143,20 +144,15 @@ class Timers:
     async def _poll_model(self: Scheduled, event: TimeEvent) -> None:
         await self._reload_model()
 
-    def health_checks(self: Scheduled) -> dict[str, bool]:
-        """What health needs of the engine itself (the API adds whether the ledger answers)."""
-        silent = self.client.silent_s()
-        return {
-            "engine_running": self.status == "RUNNING",
-            "stream_alive": self.client.stats.connected and silent is not None and silent < STREAM_SILENT_S,
-            "model_loaded": self.predictor is not None,
-        }
+    def health_checks(self: Watched) -> dict[str, str]:
+        """Each of the engine's health checks, with why it fails ("" when it passes)."""
+        return health.checks(self)
 
     async def _check_health(self: Scheduled, event: TimeEvent) -> None:
-        checks = self.health_checks()
-        healthy = all(checks.values())
-        if healthy != self.healthy:
-            failing = sorted(name for name, ok in checks.items() if not ok)
+        failing = {name: reason for name, reason in self.health_checks().items() if reason}
+        healthy = not failing
+        if healthy != self.healthy or (failing and sorted(failing) != self._failing):
             if self.healthy is not None or not healthy:
                 await self.record("HEALTH", healthy=healthy, failing=failing)
             self.healthy = healthy
+        self._failing = sorted(failing)

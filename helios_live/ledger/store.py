@@ -8,6 +8,7 @@ waits on the database and writes keep their order.
 from __future__ import annotations
 
 import base64
+import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict
@@ -19,7 +20,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, Select, case, create_engine, event, func, insert, select, text, update
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, IntegrityError, OperationalError, ProgrammingError
+from sqlalchemy.exc import ArgumentError, DatabaseError, IntegrityError, OperationalError, ProgrammingError
 
 from helios_core.errors import HeliosError
 from helios_core.trading.account import PortfolioSnapshot
@@ -78,8 +79,9 @@ def decode_cursor(cursor: str) -> int:
         raw = base64.urlsafe_b64decode(cursor.encode("ascii")).decode("ascii")
     except ValueError as exc:  # binascii.Error and UnicodeError are both ValueErrors
         raise ValueError("invalid cursor") from exc
-    # At most 19 digits: ids are BIGINTs, and a huge number must not reach the database.
-    if not (raw.isdigit() and len(raw) <= 19) or int(raw) <= 0 or encode_cursor(int(raw)) != cursor:
+    # Ids are BIGINTs: a number outside 1..2**63-1 must not reach the database (SQLite overflows, a
+    # 500). The length check first spares parsing a huge one.
+    if not (raw.isdigit() and len(raw) <= 19 and 0 < int(raw) < 2**63) or encode_cursor(int(raw)) != cursor:
         raise ValueError("invalid cursor")
     return int(raw)
 
@@ -102,10 +104,12 @@ class Ledger:
         backend = parsed.get_backend_name()
         if backend not in BACKENDS:
             raise LedgerError(f"{self.url}: the ledger runs on {' or '.join(BACKENDS)}, not {backend}")
+        self._files: tuple[Path, ...] = ()
         if backend == "sqlite":
             database = parsed.database or ""
             if database and database != ":memory:" and not database.startswith("file:"):
                 Path(database).parent.mkdir(parents=True, exist_ok=True)
+                self._files = tuple(Path(database + suffix) for suffix in ("", "-wal", "-shm"))
             self._engine = create_engine(parsed)
             event.listen(self._engine, "connect", _sqlite_pragmas)
         else:
@@ -115,8 +119,17 @@ class Ledger:
                 connect_args["connect_timeout"] = 10
             self._engine = create_engine(parsed, pool_pre_ping=True, connect_args=connect_args)
 
+    def _writable(self) -> None:
+        """SQLite maps its -shm file into memory: touching it once it cannot be written (made
+        immutable, a read-only remount) kills the process with SIGBUS before any error can be
+        raised. So every transaction first asks the OS whether the files are still writable."""
+        for path in self._files:
+            if not os.access(path, os.W_OK) and path.exists():
+                raise LedgerError(f"ledger {self.url}: {path.name} is not writable")
+
     @contextmanager
     def _begin(self) -> Iterator[Connection]:
+        self._writable()
         try:
             with self._engine.begin() as connection:
                 yield connection
@@ -129,8 +142,10 @@ class Ledger:
             if getattr(exc.orig, "pgcode", None) != PG_UNDEFINED_TABLE:
                 raise
             raise self._error(exc) from exc
+        except DatabaseError as exc:  # a corrupt file, a driver-level failure: never a bare traceback
+            raise self._error(exc) from exc
 
-    def _error(self, exc: OperationalError | ProgrammingError) -> LedgerError:
+    def _error(self, exc: DatabaseError) -> LedgerError:
         detail = str(exc.orig).strip().partition("\n")[0]
         if "no such table" in detail or getattr(exc.orig, "pgcode", None) == PG_UNDEFINED_TABLE:
             return LedgerError(f"ledger {self.url} has no schema (run migrate): {detail}")
@@ -148,6 +163,7 @@ class Ledger:
     def ping(self) -> bool:
         """Whether the database answers; never raises, for health checks."""
         try:
+            self._writable()
             with self._engine.connect() as connection:
                 connection.execute(text("SELECT 1"))
         except Exception:  # noqa: BLE001 -- any failure at all means "not reachable" to a health check

@@ -4,9 +4,10 @@ decisions with their executions and snapshots, then the outcomes that minute set
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
@@ -15,6 +16,7 @@ from helios_core.trading.position import Execution
 from helios_live.ledger.records import DecisionRef, Outcome, PredictionRecord, Unit
 from helios_live.ledger.store import Ledger
 
+log = logging.getLogger("helios.live")
 Stored = tuple[int | None, float | None]
 """A decision's row id (None: already there, or no decision) and the seconds since its closing message."""
 Settled = tuple[Future[Stored], str, float]
@@ -40,14 +42,46 @@ def stored_id(future: Future[Stored]) -> int | None:
     return future.result()[0]
 
 
+class WriteHealth:
+    """Whether the ledger takes writes: failures since the last write that succeeded, and the
+    first of them. Every write path reports here (the writer's flushes, the engine's events)."""
+
+    def __init__(self, now: Callable[[], float]) -> None:
+        self.now = now
+        self.failing = 0
+        self.failed = 0  # ever
+        self.since: float | None = None
+        self.error = ""
+
+    def fail(self, exc: BaseException) -> None:
+        if not self.failing:
+            self.since = self.now()
+        self.failing += 1
+        self.failed += 1
+        self.error = f"{type(exc).__name__}: {exc}"
+        log.error("ledger write failed (%d in a row): %s", self.failing, self.error)
+
+    def ok(self) -> None:
+        if self.failing:
+            log.warning("ledger writes succeed again after %d failures", self.failing)
+        self.failing, self.since = 0, None
+
+
 class LedgerWriter:
-    def __init__(self, ledger: Ledger, executor: ThreadPoolExecutor) -> None:
+    def __init__(self, ledger: Ledger, executor: ThreadPoolExecutor, now: Callable[[], float] = time.time) -> None:
         self.ledger = ledger
         self.executor = executor
+        self.health = WriteHealth(now)
         self._lock = threading.Lock()
         self._units: list[Submitted] = []
         self._outcomes: list[tuple[list[Settled], Future[list[Outcome]]]] = []
         self._scheduled = False
+        self._waiting_since: float | None = None  # when the oldest write not yet done was handed over
+
+    def backlog(self) -> tuple[int, float | None]:
+        """Writes handed over and not yet done, and when the oldest of them was (None: none)."""
+        with self._lock:
+            return len(self._units) + len(self._outcomes), self._waiting_since
 
     def submit(
         self,
@@ -74,11 +108,14 @@ class LedgerWriter:
         return future
 
     def _schedule(self) -> None:
+        if self._waiting_since is None:
+            self._waiting_since = self.health.now()
         if not self._scheduled:  # the writer thread runs jobs in order: one flush per batch is enough
             self._scheduled = True
             self.executor.submit(self._flush)
 
     def _flush(self) -> None:
+        started = self.health.now()
         with self._lock:
             units, self._units = self._units, []
             outcomes, self._outcomes = self._outcomes, []
@@ -87,6 +124,8 @@ class LedgerWriter:
             self._store(units)
         if outcomes:
             self._fill(outcomes)
+        with self._lock:  # what came in meanwhile has waited at most since this flush began
+            self._waiting_since = started if self._units or self._outcomes else None
 
     def _store(self, batch: list[Submitted]) -> None:
         start = time.perf_counter() if any(u.received is not None for u in batch) else 0.0
@@ -107,8 +146,10 @@ class LedgerWriter:
                 for unit in batch:
                     self._store([unit])
                 return
+            self.health.fail(exc)
             batch[0].future.set_exception(exc)
             return
+        self.health.ok()
         done = time.perf_counter() if start else 0.0
         for unit, rows in zip(batch, ids, strict=True):
             row = rows[0] if rows else None
@@ -122,8 +163,10 @@ class LedgerWriter:
             ]
             self.ledger.fill_outcomes([o for outcomes in settled for o in outcomes])
         except Exception as exc:  # as above
+            self.health.fail(exc)
             for _, future in batch:
                 future.set_exception(exc)
             return
+        self.health.ok()
         for (_, future), outcomes in zip(batch, settled, strict=True):
             future.set_result(outcomes)

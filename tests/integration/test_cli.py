@@ -1,11 +1,14 @@
 """The `helios` command line, run as a user runs it: a subprocess with environment variables."""
 
 import os
+import re
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import dagster as dg
+import pandas as pd
 import pytest
 
 from helios_core.candles import validate_candles
@@ -58,6 +61,86 @@ def test_import_of_a_bad_file_names_the_row_and_writes_nothing(env: dict[str, st
     assert result.returncode == 1
     assert "ltc.csv: data row 9" in result.stderr and "out of order" in result.stderr
     assert "Traceback" not in result.stderr
+    assert not (Path(env["HELIOS_HOME"]) / "lake").exists()
+
+
+def shifted(frame: pd.DataFrame, to: str) -> pd.DataFrame:
+    return frame.assign(ts=frame["ts"] + (pd.Timestamp(to, tz="UTC") - frame["ts"].iloc[0]))
+
+
+def dated_1970(path: Path) -> None:
+    shifted(sample("XMR-BTC_5m_2018-01.parquet").head(300), "1970-01-01").to_parquet(path)
+
+
+def dated_2099(path: Path) -> None:
+    shifted(sample("XMR-BTC_5m_2018-01.parquet").head(300), "2099-01-01").to_parquet(path)
+
+
+def dated_2010(path: Path) -> None:  # plausible, but before the lake's first day
+    shifted(sample("XMR-BTC_5m_2018-01.parquet").head(300), "2010-06-01").to_parquet(path)
+
+
+def trades_backwards(path: Path) -> None:
+    trades = sample("XRP-ETH_trades_2019-10.parquet").head(500)
+    trades.loc[[98, 99], "ts"] = trades.loc[[99, 98], "ts"].to_numpy()
+    trades.to_parquet(path)
+
+
+def off_minute(path: Path) -> None:
+    candles = sample("XMR-BTC_5m_2018-01.parquet").head(300)
+    candles.loc[5, "ts"] += pd.Timedelta(seconds=30)
+    candles.to_parquet(path)
+
+
+def epoch_seconds(path: Path) -> None:
+    candles = sample("XMR-BTC_5m_2018-01.parquet").head(300)
+    candles.assign(ts=candles["ts"].astype("int64") // 10**9).to_csv(path, index=False)
+
+
+def a_day_missing(path: Path) -> None:
+    candles = sample("XMR-BTC_5m_2018-01.parquet")
+    pd.concat([candles.head(300), candles.tail(100)]).to_parquet(path)
+
+
+@pytest.mark.parametrize(
+    ("name", "make", "pair", "message"),
+    [
+        ("c1970.parquet", dated_1970, "XMRBTC", r"data row 1 \(ts=1970-01-01 00:00:00\+00:00\): before 2009-01-03"),
+        ("c2099.parquet", dated_2099, "XMRBTC", r"data row 1 \(ts=2099-01-01 .*\): after .*tomorrow by the wall clock"),
+        ("c2010.parquet", dated_2010, "XMRBTC", r"starts 2010-06-01, before HELIOS_HISTORY_START \(2018-01-01\)"),
+        ("t.parquet", trades_backwards, "XRPETH", r"data row 100 \(ts=2019-10-11 00:36:02.87.*\): timestamp out of"),
+        ("off.parquet", off_minute, "XMRBTC", r"data row 6 \(ts=2018-01-10 05:20:30\+00:00\): not aligned to a 1m"),
+        ("s.csv", epoch_seconds, "XMRBTC", r"row 1 \(ts=1970-.*before 2009-.*\(integer ts read as epoch milliseconds"),
+        ("gap_5m.parquet", a_day_missing, "XMRBTC", r"no XMRBTC candles on 2018-01-12 \(the candles jump from ts"),
+    ],
+)
+def test_a_bad_file_is_one_error_line_naming_it(
+    env: dict[str, str], tmp_path: Path, name: str, make: Callable[[Path], None], pair: str, message: str
+) -> None:
+    path = tmp_path / name
+    make(path)
+    result = helios("data", "import", str(path), "--pair", pair, env=env)
+    assert result.returncode == 1, result.stdout + result.stderr
+    [line] = result.stderr.splitlines()  # no traceback, no run log
+    assert re.fullmatch(rf"error: {re.escape(str(path))}: .*", line), line
+    assert re.search(message, line), line
+    assert not (Path(env["HELIOS_HOME"]) / "lake").exists()
+
+
+def test_a_file_backfill_checks_its_files_before_the_run(env: dict[str, str], tmp_path: Path) -> None:
+    folder = tmp_path / "files"
+    folder.mkdir()
+    dated_1970(folder / "XMR-BTC_5m.parquet")
+    args = ("data", "backfill", "--source", "file", "--pair", "XMRBTC", "--start", "2018-01-10", "--end", "2018-01-11")
+    bad = helios(*args, env=env | {"HELIOS_FILE_DIR": str(folder)})
+    assert bad.returncode == 1 and bad.stderr.splitlines() == [
+        f"error: {folder / 'XMR-BTC_5m.parquet'}: data row 1 (ts=1970-01-01 00:00:00+00:00): before 2009-01-03,"
+        " the first Bitcoin block"
+    ]
+    past = helios("data", "backfill", "--pair", "XMRBTC", "--start", "2017-12-30", "--end", "2018-01-11", env=env)
+    assert past.returncode == 1 and past.stderr.splitlines() == [
+        "error: start 2017-12-30 is before HELIOS_HISTORY_START (2018-01-01)"
+    ]
     assert not (Path(env["HELIOS_HOME"]) / "lake").exists()
 
 

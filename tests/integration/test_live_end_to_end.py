@@ -69,7 +69,7 @@ def test_simulator_to_predictions_in_postgres_through_a_dropped_connection(tmp_p
             sim.resume()
             state = lambda: engine.states["BTCPERP"]  # noqa: E731 -- read after start
             await _until(lambda: state().predictions >= 20)
-            await sim.drop_connections()
+            await sim.drop_connections(refuse_s=180)  # three minutes the stream never sends: a hole
             await _until(lambda: engine.client.stats.connects == 2)
             await _until(lambda: state().catchup is None and state().predictions >= 45)
             await sim.send_garbage(40)

@@ -26,7 +26,7 @@ from tests.live_support import make_bundle, serve
 
 pytestmark = pytest.mark.integration
 BTC = "BTC-PERP_1m_2021-12-31_2022-02-01.parquet"
-TOKEN = "recovery-test-token-0123456789"  # noqa: S105 -- a test secret
+TOKEN = "Rv7mQ4xK9pZ2wL8tN3bC-recovery"  # noqa: S105 -- a test secret
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 CAPITAL = 100_000.0
 

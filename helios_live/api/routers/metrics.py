@@ -49,6 +49,9 @@ class EngineCollector(Collector):
             per_pair.add_metric([pair, "candles"], float(state.candles))
             per_pair.add_metric([pair, "predictions"], float(state.predictions))
             per_pair.add_metric([pair, "late_trades"], float(state.builder.late))
+            for what, n in report.guard_counts(state).items():
+                if what != "holding":
+                    per_pair.add_metric([pair, f"guard_{what}"], float(n))
             per_pair.add_metric([pair, "backfilled_candles"], float(state.backfilled))
             value = report.last_candle_age(engine, state)
             if value is not None:

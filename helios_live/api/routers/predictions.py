@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime
 from functools import partial
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Query, status
 
 from helios_live.api.deps import EngineDep, LedgerDep, SettingsDep, known_pair
-from helios_live.api.schemas import EngineEventPage, PredictionPage
+from helios_live.api.schemas import EngineEventPage, PredictionPage, UtcTime
 
 router = APIRouter(prefix="/api", tags=["ledger"])
 Limit = Annotated[int, Query(ge=1, le=1000)]
@@ -24,15 +23,12 @@ async def predictions(
     pair: str | None = None,
     model_version: str | None = None,
     prediction: Literal["BUY", "SELL", "HOLD"] | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: UtcTime | None = None,
+    until: UtcTime | None = None,
     cursor: str | None = None,
     limit: Limit = 100,
 ) -> PredictionPage:
     """Filter by pair, model version, predicted class and candle time [since, until)."""
-    for bound in (since, until):
-        if bound is not None and bound.tzinfo is None:
-            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "since/until need a UTC offset (e.g. Z)")
     name = known_pair(pair, engine, settings) if pair else None
     try:
         page = await asyncio.to_thread(

@@ -6,21 +6,21 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from datetime import datetime
 from functools import partial
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, HTTPException, Query, status
+from fastapi import APIRouter, HTTPException, Path, Query, status
 
 from helios_core.trading.enums import TradingMode
 from helios_core.trading.position import gross_pnl
 from helios_live.api.deps import Authorized, EngineDep, LedgerDep, SettingsDep, known_pair
-from helios_live.api.schemas import Mode, ModeChange, Page
+from helios_live.api.schemas import Mode, ModeChange, Page, UtcTime
 from helios_live.ledger import Page as LedgerPage
 from helios_live.trading.desk import ModeError
 
 router = APIRouter(prefix="/api", tags=["trading"])
 Limit = Annotated[int, Query(ge=1, le=1000)]
+PositionId = Annotated[int, Path(ge=1, le=2**63 - 1)]  # a BIGINT: a bigger one must not reach the database
 
 
 async def _page(read: Callable[..., LedgerPage], **filters: Any) -> Page:
@@ -75,7 +75,7 @@ async def positions(
 
 
 @router.get("/positions/{position_id}")
-async def position(position_id: int, ledger: LedgerDep, engine: EngineDep) -> dict[str, Any]:
+async def position(position_id: PositionId, ledger: LedgerDep, engine: EngineDep) -> dict[str, Any]:
     item = await asyncio.to_thread(ledger.position, position_id)
     if item is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no position {position_id}")
@@ -83,7 +83,7 @@ async def position(position_id: int, ledger: LedgerDep, engine: EngineDep) -> di
 
 
 @router.post("/positions/{position_id}/close", dependencies=[Authorized])
-async def close_position(position_id: int, ledger: LedgerDep, engine: EngineDep) -> dict[str, Any]:
+async def close_position(position_id: PositionId, ledger: LedgerDep, engine: EngineDep) -> dict[str, Any]:
     """Close one open position at the market now (409 when it is not open)."""
     item = await asyncio.to_thread(ledger.position, position_id)
     if item is None:
@@ -160,10 +160,8 @@ async def portfolio(engine: EngineDep) -> dict[str, Any]:
 
 @router.get("/portfolio/snapshots")
 async def snapshots(
-    ledger: LedgerDep, since: datetime | None = None, cursor: str | None = None, limit: Limit = 100
+    ledger: LedgerDep, since: UtcTime | None = None, cursor: str | None = None, limit: Limit = 100
 ) -> Page:
-    if since is not None and since.tzinfo is None:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "since needs a UTC offset (e.g. Z)")
     return await _page(ledger.snapshots, since=since, cursor=cursor, limit=limit)
 
 

@@ -6,18 +6,30 @@ column, trades if it has `price` and `quantity`. A file is a closed recording: i
 is final up to the end of its last candle (or of the minute of its last trade). Where a pair
 has both, the lake is built from the trades and the candle file is the reference that the
 `candles_match_reference` check compares it with.
+
+Every file must lie in plausible dates (`check_plausible_dates`): a file dated 1970 or
+next century is a misread one (epoch seconds taken for milliseconds, a wrong year) and is
+refused naming it, before anything downstream sees its days.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
 import pyarrow.parquet as pq
 
-from helios_core.candles import coerce_timestamps, trades_to_candles, validate_candles, validate_trades
+from helios_core.candles import (
+    check_alignment,
+    check_plausible_dates,
+    coerce_timestamps,
+    trades_to_candles,
+    validate_candles,
+    validate_trades,
+)
 from helios_core.errors import DataValidationError, SourceError
 from helios_core.pairs import normalise_pair
 from helios_core.timeframes import CANONICAL, Timeframe
@@ -61,19 +73,41 @@ def infer_timeframe(path: Path, stamps: pd.Series) -> Timeframe:
     for token in path.stem.split("_"):
         if token in CANONICAL:
             return Timeframe.parse(token)
-    steps = stamps.diff().dropna().dt.total_seconds()
-    steps = steps[steps > 0]
-    if steps.empty:
+    # No canonical timeframe is finer than a minute: an off-minute open is a bad row, and
+    # naming it beats reporting the odd step it makes.
+    check_alignment(stamps, ONE_MINUTE, str(path))
+    steps = stamps.diff().dt.total_seconds()
+    if not (steps > 0).any():
         raise DataValidationError(f"{path}: cannot infer the timeframe of a single candle; name it in the file")
-    return Timeframe.from_seconds(int(steps.min()))
+    seconds = int(steps[steps > 0].min())
+    if str(Timeframe(seconds)) not in CANONICAL:
+        row = int((steps == seconds).to_numpy().argmax())
+        raise DataValidationError(
+            f"{path}: data row {row + 1} (ts={stamps.iloc[row]}): the smallest step between candles is"
+            f" {seconds} s, no canonical timeframe {CANONICAL}; name the timeframe in the file name"
+        )
+    return Timeframe(seconds)
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
 
 
 class FileSource:
-    """A `MarketDataSource` over local files; files are read once and cached."""
+    """A `MarketDataSource` over local files; files are read once and cached.
+
+    `clock` is the wall clock that bounds plausible dates (nothing later than tomorrow).
+    """
 
     name = "file"
 
-    def __init__(self, directory: Path | None = None, files: dict[str, list[Path]] | None = None) -> None:
+    def __init__(
+        self,
+        directory: Path | None = None,
+        files: dict[str, list[Path]] | None = None,
+        clock: Callable[[], datetime] = _utc_now,
+    ) -> None:
+        self._clock = clock
         self._files: dict[str, list[Path]] = {}
         if directory is not None:
             if not directory.is_dir():
@@ -104,8 +138,16 @@ class FileSource:
             if detected == "unknown":
                 raise DataValidationError(f"{path}: neither candles (ts, open, ...) nor trades (ts, price, quantity)")
             if detected == kind:
+                self._check_dates(path, frame)
                 found.append((path, frame))
         return found
+
+    def _check_dates(self, path: Path, frame: pd.DataFrame) -> None:
+        if "ts" not in frame.columns:
+            raise DataValidationError(f"{path}: missing column ts; found {list(frame.columns)}")
+        stamps = coerce_timestamps(frame["ts"], str(path))
+        integer = pd.api.types.is_integer_dtype(frame["ts"])
+        check_plausible_dates(stamps, str(path), pd.Timestamp(self._clock()), integer)
 
     def trades(self, pair: str) -> pd.DataFrame | None:
         """All validated trades of `pair`, or None if it has no trades file."""
@@ -126,8 +168,6 @@ class FileSource:
             return None
         path, frame = found[0]
         where = str(path)
-        if "ts" not in frame.columns:
-            raise DataValidationError(f"{where}: missing column ts; found {list(frame.columns)}")
         timeframe = infer_timeframe(path, coerce_timestamps(frame["ts"], where))
         candles = validate_candles(frame, timeframe, where)
         if candles.empty:

@@ -18,6 +18,7 @@ import pandas as pd
 
 from helios_core.candles import empty_candles, trades_to_candles, validate_candles, validate_trades
 from helios_core.errors import DataValidationError, SourceError, TemporaryError
+from helios_core.numbers import strict_number
 from helios_core.timeframes import Timeframe
 from helios_live.data.sources.base import CandleBatch
 
@@ -191,7 +192,7 @@ def _parse_buckets(page: Any, pair: str, request: str) -> list[dict[str, Any]]:
         row: dict[str, Any] = {"ts": _timestamp(bucket["startTime"], where)}
         for key in _BUCKET_FIELDS[1:]:
             try:
-                row[key] = float(bucket[key])
+                row[key] = strict_number(bucket[key])
             except (TypeError, ValueError) as exc:
                 raise SourceError(f"{where}: {key}={bucket[key]!r} is not a number") from exc
         rows.append(row)
@@ -210,8 +211,8 @@ def _parse_trades(page: Any, request: str) -> list[dict[str, Any]]:
                     "ts": _timestamp(trade["tradedAt"], where),
                     "trade_id": str(trade["id"]),
                     "side": str(trade["takerSide"]).upper(),
-                    "price": float(trade["price"]),
-                    "quantity": float(trade["quantity"]),
+                    "price": strict_number(trade["price"]),
+                    "quantity": strict_number(trade["quantity"]),
                 }
             )
         except (KeyError, TypeError, ValueError) as exc:

@@ -10,7 +10,6 @@ benchmarks/bench_stream.py). Writing then reading an event gives the same event 
 from __future__ import annotations
 
 import json
-import math
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -20,6 +19,7 @@ from decimal import Decimal
 from typing import Any
 
 from helios_core.market import Book, Bucket, MarketSummary, TradeTick
+from helios_core.numbers import strict_number
 from helios_live.data.recorded import SummaryFigures
 
 # The market-data events of VALR's trade WebSocket: the wire name of each kind of event.
@@ -51,15 +51,10 @@ class Invalid(Exception):  # noqa: N818 -- a reason, caught within this module o
 
 
 def _number(value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, str | int | float):
-        raise Invalid("bad_number")
     try:
-        x = float(value)
+        return strict_number(value)
     except ValueError:
         raise Invalid("bad_number") from None
-    if not math.isfinite(x):
-        raise Invalid("bad_number")
-    return x
 
 
 def _positive(value: Any) -> float:

@@ -2,7 +2,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from helios_core.candles import find_gaps, resample, trades_to_candles, validate_candles, validate_trades
+from helios_core.candles import (
+    check_plausible_dates,
+    coerce_timestamps,
+    find_gaps,
+    resample,
+    trades_to_candles,
+    validate_candles,
+    validate_trades,
+)
 from helios_core.errors import DataValidationError
 from helios_core.timeframes import Timeframe
 from tests.conftest import sample
@@ -179,3 +187,60 @@ def test_gap_finder_finds_the_real_gaps(name: str, tf: Timeframe, missing: int) 
     for gap in gaps:
         assert gap.end - gap.start == tf.duration * gap.missing
         assert not candles["ts"].between(gap.start, gap.end, inclusive="left").any()
+
+
+def test_trades_going_back_in_time_are_refused_naming_the_row() -> None:
+    trades = sample("XRP-ETH_trades_2019-10.parquet").head(10).copy()
+    assert trades["ts"].iloc[4] < trades["ts"].iloc[5]
+    trades.loc[[4, 5], "ts"] = trades.loc[[5, 4], "ts"].to_numpy()
+    with pytest.raises(DataValidationError, match=r"t\.parquet: data row 6 .*out of order \(previous row ts="):
+        validate_trades(trades, "t.parquet")
+
+
+def test_trades_at_the_same_instant_are_fine() -> None:
+    trades = sample("XRP-ETH_trades_2019-10.parquet").head(10).assign(ts=pd.Timestamp("2019-10-11T00:00:00Z"))
+    assert len(validate_trades(trades, "t.parquet")) == 10
+
+
+NOW = pd.Timestamp("2024-06-15T23:59:00Z")
+
+
+@pytest.mark.parametrize(
+    ("ts", "message"),
+    [
+        ("1970-01-01T00:00:00Z", "before 2009-01-03"),
+        ("2009-01-02T23:59:00Z", "before 2009-01-03"),
+        ("2024-06-17T00:00:00Z", "after 2024-06-16, tomorrow by the wall clock"),
+        ("2099-01-01T00:00:00Z", "after 2024-06-16"),
+    ],
+)
+def test_implausible_dates_are_refused_naming_the_row(ts: str, message: str) -> None:
+    stamps = pd.Series(pd.to_datetime(["2020-01-01T00:00:00Z", ts], utc=True))
+    with pytest.raises(DataValidationError, match=rf"f\.csv: data row 2 \(ts=.*\): {message}"):
+        check_plausible_dates(stamps, "f.csv", NOW)
+
+
+def test_plausible_dates_run_from_the_first_block_to_the_end_of_tomorrow() -> None:
+    stamps = pd.Series(pd.to_datetime(["2009-01-03T00:00:00Z", "2024-06-16T23:59:00Z"], utc=True))
+    check_plausible_dates(stamps, "f.csv", NOW)
+
+
+def test_integer_epoch_seconds_are_refused_saying_milliseconds_were_assumed() -> None:
+    seconds = (frame(GOOD)["ts"] - pd.Timestamp(0, tz="UTC")) // pd.Timedelta("1s")
+    ts = coerce_timestamps(seconds, "s.csv")
+    assert ts.iloc[0] == pd.Timestamp("1970-01-20T17:21:07.200Z")  # 2024-01-01 as 1_704_067_200 ms
+    with pytest.raises(DataValidationError, match=r"before 2009-01-03.*\(integer ts read as epoch milliseconds\)"):
+        check_plausible_dates(ts, "s.csv", NOW, integer=True)
+
+
+def test_integer_epoch_microseconds_overflow_is_named_not_a_traceback() -> None:
+    micros = frame(GOOD).assign(ts=lambda f: (f["ts"] - pd.Timestamp(0, tz="UTC")) // pd.Timedelta("1us"))
+    with pytest.raises(DataValidationError, match=r"us\.csv: data row 1 .*integer ts read as epoch milliseconds"):
+        validate_candles(micros, M1, "us.csv")
+
+
+def test_an_unparseable_ts_string_names_its_row() -> None:
+    text = frame(GOOD).assign(ts=[r[0] for r in GOOD])
+    text.loc[3, "ts"] = "yesterday"
+    with pytest.raises(DataValidationError, match=r"x\.csv: data row 4 \(ts=yesterday\): ts is not an ISO timestamp"):
+        validate_candles(text, M1, "x.csv")

@@ -7,10 +7,12 @@ import math
 import random
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from helios_core.market import Book, Bucket, MarketSummary, TradeTick
+from helios_core.numbers import strict_number
 from helios_live.data.recorded import MarketSummaries, Recorded, books_from_binance_depth, timeline
 from helios_live.venues.valr.wire import (
     Control,
@@ -203,3 +205,18 @@ def test_every_event_of_a_recorded_timeline_written_in_valr_format_reads_back_un
     assert kinds == {"TradeTick", "Bucket", "MarketSummary", "Book"}
     assert all(wire.parse(written(e)) == e for e in events) and len(events) > 4000
     assert not wire.rejected
+
+
+@pytest.mark.parametrize(
+    "price", ["3_7000", "1e300", " 9500", "9500 ", "inf", "NaN", "0x10", "9,500", "", "1e16", "\u0663\u0667"]
+)
+def test_a_number_is_plain_decimal_text_finite_and_bounded(price: str) -> None:
+    p = parser()
+
+    assert p.parse(json.dumps(trade(price=price))) is None
+    assert p.rejected == {"bad_number": 1}
+
+
+@pytest.mark.parametrize(("text", "value"), [("9500.5", 9500.5), ("0.00012", 0.00012), ("1e-8", 1e-8), (42, 42.0)])
+def test_plain_numbers_still_parse(text: object, value: float) -> None:
+    assert strict_number(text) == value

@@ -9,43 +9,15 @@ from typing import Any
 
 import pytest
 
-from helios_core.market import Bucket
 from helios_core.trading.enums import TradingMode
-from helios_live.data.lake import Lake
-from helios_live.data.recorded import buckets
-from helios_live.kernel.kernel import Kernel
-from tests.conftest import sample
-from tests.live_support import feed, in_process, live_settings, make_bundle
-
-BTC = "BTC-PERP_1m_2021-12-31_2022-02-01.parquet"
-HISTORY = 1200  # 20 hours in the lake: 240 five-minute returns for the volatility model
-
-
-def _kernel(home: Path, **overrides: Any) -> tuple[Kernel, list[Bucket]]:
-    candles = sample(BTC).head(HISTORY + 120)
-    lake = Lake(home / "lake")
-    history = candles.iloc[:HISTORY]
-    for day, frame in history.groupby(history["ts"].dt.date):
-        lake.write("candles", "BTCPERP", "1m", day, frame.reset_index(drop=True), {})
-    settings = live_settings(home, **overrides)
-    make_bundle(settings.models_root, lean=0)
-    return in_process(settings, lake=lake), buckets("BTCPERP", candles.iloc[HISTORY:].reset_index(drop=True))
-
-
-async def _trade(kernel: Kernel, live: list[Bucket], minutes: int) -> None:
-    """Start, catch up from the lake (which fits the volatility model), enable trading, replay."""
-    await kernel.start(connect=False)
-    await kernel.set_auto_trading(True)
-    await feed(kernel, live[:3])
-    assert kernel.desk.trader.vol["BTCPERP"].model is not None  # fitted at the end of the warm-up
-    await feed(kernel, live[3:minutes])
+from tests.live_support import feed, in_process, start_trading, trading_kernel
 
 
 def test_an_approved_signal_opens_a_paper_position_recorded_with_its_decision(tmp_path: Path) -> None:
-    kernel, live = _kernel(tmp_path)
+    kernel, live = trading_kernel(tmp_path)
 
     async def run() -> None:
-        await _trade(kernel, live, 40)
+        await start_trading(kernel, live, 40)
         await kernel.close()
 
     asyncio.run(run())
@@ -77,10 +49,10 @@ def test_an_approved_signal_opens_a_paper_position_recorded_with_its_decision(tm
 
 
 def test_the_emergency_stop_closes_every_position_and_blocks_entries_until_cleared(tmp_path: Path) -> None:
-    kernel, live = _kernel(tmp_path)
+    kernel, live = trading_kernel(tmp_path)
 
     async def run() -> list[str]:
-        await _trade(kernel, live, 30)
+        await start_trading(kernel, live, 30)
         assert kernel.desk.account.positions
         await kernel.set_emergency_stop(True, "test")
         assert not kernel.desk.account.positions
@@ -98,10 +70,10 @@ def test_the_emergency_stop_closes_every_position_and_blocks_entries_until_clear
 
 
 def test_the_drawdown_hard_stop_triggers_the_emergency_stop(tmp_path: Path) -> None:
-    kernel, live = _kernel(tmp_path, trading_capital=10_000.0, risk_max_drawdown=0.01)
+    kernel, live = trading_kernel(tmp_path, trading_capital=10_000.0, risk_max_drawdown=0.01)
 
     async def run() -> None:
-        await _trade(kernel, live, 30)
+        await start_trading(kernel, live, 30)
         (position,) = kernel.desk.account.positions.values()
         # the market gaps 30% down through the stop: the leveraged long loses more than 1% of equity
         await kernel.prices("BTCPERP", position.entry_price * 0.7, kernel.clock.timestamp() + 1)
@@ -117,10 +89,10 @@ def test_the_drawdown_hard_stop_triggers_the_emergency_stop(tmp_path: Path) -> N
 
 
 def test_a_position_times_out_on_its_own_alarm_between_candles(tmp_path: Path) -> None:
-    kernel, live = _kernel(tmp_path, risk_max_hold_s=90.0)
+    kernel, live = trading_kernel(tmp_path, risk_max_hold_s=90.0)
 
     async def run() -> None:
-        await _trade(kernel, live, 30)
+        await start_trading(kernel, live, 30)
         await kernel.close()
 
     asyncio.run(run())
@@ -134,7 +106,7 @@ def test_a_position_times_out_on_its_own_alarm_between_candles(tmp_path: Path) -
 def test_in_live_mode_execution_refuses_with_a_clear_message_and_the_mode_survives_a_restart(
     tmp_path: Path,
 ) -> None:
-    kernel, live = _kernel(tmp_path, valr_api_key="k" * 16, valr_api_secret="s" * 32)
+    kernel, live = trading_kernel(tmp_path, valr_api_key="k" * 16, valr_api_secret="s" * 32)
 
     async def run() -> tuple[list[dict[str, Any]], TradingMode]:
         await kernel.start(connect=False)
@@ -169,7 +141,7 @@ def test_switching_to_live_needs_the_phrase_and_credentials(
     tmp_path: Path, confirmation: str | None, credentials: bool, message: str
 ) -> None:
     keys = {"valr_api_key": "k" * 16, "valr_api_secret": "s" * 32} if credentials else {}
-    kernel, _ = _kernel(tmp_path, **keys)
+    kernel, _ = trading_kernel(tmp_path, **keys)
 
     async def run() -> None:
         await kernel.start(connect=False)

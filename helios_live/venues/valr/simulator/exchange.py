@@ -151,6 +151,7 @@ class ExchangeSimulator:
         self._paused = False
         self._resumed = asyncio.Event()
         self._clients: set[_Client] = set()
+        self._refuse_until = 0.0  # simulated time before which new connections are refused
         self._tasks: set[asyncio.Task[Any]] = set()
         self._server: Server | None = None
         self._ws_port: int | None = None
@@ -274,8 +275,10 @@ class ExchangeSimulator:
         await asyncio.gather(*(client.queue.join() for client in list(self._clients)))
         return self.sent
 
-    async def drop_connections(self) -> int:
-        """Abort every client's TCP connection with no closing handshake; returns how many."""
+    async def drop_connections(self, refuse_s: float = 0.0) -> int:
+        """Abort every client's TCP connection with no closing handshake, and refuse new ones for
+        `refuse_s` simulated seconds (an outage the clients must backfill); returns how many."""
+        self._refuse_until = self._clock.now() + refuse_s
         clients = list(self._clients)
         for client in clients:
             self._clients.discard(client)
@@ -295,6 +298,8 @@ class ExchangeSimulator:
         return len(self._clients)
 
     def _check_path(self, connection: ServerConnection, request: Request) -> Response | None:
+        if self._clock.now() < self._refuse_until:
+            return connection.respond(HTTPStatus.SERVICE_UNAVAILABLE, "the simulated exchange is down\n")
         if urlparse(request.path).path == WS_PATH:
             return None
         return connection.respond(HTTPStatus.NOT_FOUND, f"no WebSocket at {request.path}; use {WS_PATH}\n")
