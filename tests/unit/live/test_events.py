@@ -220,3 +220,11 @@ def test_a_number_is_plain_decimal_text_finite_and_bounded(price: str) -> None:
 @pytest.mark.parametrize(("text", "value"), [("9500.5", 9500.5), ("0.00012", 0.00012), ("1e-8", 1e-8), (42, 42.0)])
 def test_plain_numbers_still_parse(text: object, value: float) -> None:
     assert strict_number(text) == value
+
+
+def test_a_json_integer_too_big_for_a_float_is_refused_not_an_overflow() -> None:
+    with pytest.raises(ValueError, match="out of range"):
+        strict_number(10**400)
+    p = parser()
+    assert p.parse(json.dumps(trade(price=10**400))) is None
+    assert p.rejected == {"bad_number": 1}
