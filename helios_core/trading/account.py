@@ -56,6 +56,7 @@ class Account:
         self.peak = capital
         self.day = -1  # the UTC day (epoch days) `day_start_equity` belongs to
         self.day_start_equity = capital
+        self.known_at: float | None = None  # the latest time a price or the ledger told it
 
     # figures --------------------------------------------------------------------------------
     @property
@@ -88,6 +89,7 @@ class Account:
             return
         self.marked[pair] = now
         self.marks[pair] = price
+        self.known_at = max(now, self.known_at or now)
         self.roll(now)
         self.peak = max(self.peak, self.equity)
 
@@ -187,6 +189,7 @@ class Account:
         for position in open_positions:
             account.open(position)  # marks start at the entry price until the stream speaks
         if latest is not None:
+            account.known_at = latest.at.timestamp()
             if math.isfinite(latest.peak):
                 account.peak = max(latest.peak, account.equity)
             account.day = int(latest.at.timestamp() // DAY)

@@ -199,7 +199,7 @@ class Kernel(Timers):
         default the clock's)."""
         self.emergency_stop = active
         if active:
-            closed = await self.desk.close_all(CloseReason.EMERGENCY, self.clock.timestamp() if now is None else now)
+            closed = await self.desk.close_all(CloseReason.EMERGENCY, self.market_now() if now is None else now)
             await self.record("EMERGENCY_STOP", reason=reason, closed_positions=[e.position.key for e in closed])
         else:
             # Clearing acknowledges the loss: the drawdown is measured from here on, or the
@@ -209,7 +209,7 @@ class Kernel(Timers):
 
     async def close_position(self, key: str) -> Execution:
         """Close one open position at the market (a manual close)."""
-        execution = await self.desk.close(key, CloseReason.MANUAL, self.clock.timestamp())
+        execution = await self.desk.close(key, CloseReason.MANUAL, self.market_now())
         await self.record("POSITION_CLOSED", pair=execution.position.pair, key=key, reason=CloseReason.MANUAL)
         return execution
 
@@ -227,6 +227,15 @@ class Kernel(Timers):
                 raise
             await self.record("MODE", mode=mode, previous=previous, reason=reason)
         return self.desk.mode
+
+    def market_now(self) -> float:
+        """The market's time for a command (a close, an emergency stop): the clock's; on a clock
+        that follows the data and has none yet, the latest the account knows from the ledger,
+        not the machine's, which may be years ahead of a replay and would end its day early."""
+        if self.clock.is_set or not self.follows_data:
+            return self.clock.timestamp()
+        known = self.desk.account.known_at
+        return known if known is not None else self.clock.timestamp()
 
     @property
     def gave_up(self) -> bool:

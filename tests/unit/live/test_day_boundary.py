@@ -41,3 +41,26 @@ def test_the_day_rolls_over_at_midnight_of_a_replay_and_a_restart_keeps_its_star
     assert abs(seen["today"] - seen["at_midnight"]) < 0.01 * seen["at_midnight"]  # the first price of the day
     assert seen["restored"] == seen["today"] and seen["restored_day"] == seen["day"]
     assert seen["after_restart"] == seen["today"]  # the same day: not reset to the equity at the restart
+
+
+def test_a_command_before_the_first_event_after_a_restart_keeps_the_replays_day(tmp_path: Path) -> None:
+    """With the exchange clock there is no market time until the first event: an emergency stop
+    then closes at the latest time the ledger knows, not at the machine's (years ahead)."""
+    kernel, live = trading_kernel(tmp_path)
+    seen: dict[str, float] = {}
+
+    async def run() -> None:
+        await start_trading(kernel, live, 40)
+        assert kernel.desk.account.positions
+        seen["day"] = kernel.desk.account.day
+        await kernel.close()
+        restarted = in_process(kernel.settings, lake=kernel.lake)
+        await restarted.start(connect=False)
+        await restarted.set_emergency_stop(True, "drill before any data")
+        seen["after"] = restarted.desk.account.day
+        await restarted.close()
+
+    asyncio.run(run())
+    closed = [p for p in kernel.ledger.positions(limit=100).items if p["close_reason"] == "EMERGENCY"]
+    assert closed and all(p["closed_at"].timestamp() < live[41].start for p in closed)
+    assert seen["after"] == seen["day"]
