@@ -22,8 +22,10 @@ PRICE_COLUMNS = ("open", "high", "low", "close")
 CANDLE_COLUMNS = ("ts", *PRICE_COLUMNS, "volume", "trade_count", "buy_volume")
 TRADE_COLUMNS = ("ts", "price", "quantity")
 TS_DTYPE = "datetime64[ns, UTC]"
-# No crypto market traded before the first Bitcoin block; a date before it is a misread file.
-EARLIEST = pd.Timestamp("2009-01-03", tz="UTC")
+# No crypto market traded before the first Bitcoin block (2009-01-03); a date before it is a
+# misread file or message.
+EARLIEST_S = 1_230_940_800.0
+EARLIEST = pd.Timestamp(EARLIEST_S, unit="s", tz="UTC")
 INTEGER_TS = "integer ts read as epoch milliseconds"
 _MAX_MS = np.iinfo("int64").max // 1_000_000  # the last millisecond datetime64[ns] can hold
 

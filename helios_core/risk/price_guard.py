@@ -76,12 +76,18 @@ class PriceGuard(Generic[T]):
         elapsed = max(MINUTE, now - self.at) if math.isfinite(now) else MINUTE
         return max(math.log1p(self.config.max_jump), self.config.sigmas * math.sqrt(self._var_s * elapsed))
 
-    def plausible(self, price: float, now: float, *, wick: bool = False) -> bool:
-        if not price > 0 or not math.isfinite(price):
-            return False
+    def plausible(self, price: float, now: float) -> bool:
+        """Within the band of the reference; before there is one, any positive finite price."""
         if self.reference is None:
-            return True
-        return abs(math.log(price / self.reference)) <= self.band(now) * (WICK if wick else 1.0)
+            return price > 0 and math.isfinite(price)
+        return self._agrees(price, self.reference, now)
+
+    def wick_range(self, now: float) -> tuple[float, float] | None:
+        """The prices a candle's open, high or low may reach at `now` (None: no reference yet)."""
+        if self.reference is None:
+            return None
+        reach = self.band(now) * WICK
+        return self.reference * math.exp(-reach), self.reference * math.exp(reach)
 
     def seed(self, price: float, at: float) -> None:
         """A price known good from elsewhere (a closed candle, a restored position's mark), unless
@@ -93,14 +99,14 @@ class PriceGuard(Generic[T]):
         # In arrival order: one event stamped ahead of the clock must not freeze the reference.
         self.reference, self.at = price, max(now, self.at) if math.isfinite(now) else self.at
 
-    def on_candle(self, close_at: float, close: float) -> bool:
-        """A closed candle: a plausible close feeds sigma and is a good price; False for one that
-        is not (a backfilled candle the exchange got wrong must not move the reference), unless
-        `confirm_ticks` candles in a row say the market is there now."""
+    def on_candle(self, close_at: float, close: float) -> None:
+        """A closed candle: a plausible close feeds sigma and is a good price; one that is not (a
+        backfilled candle the exchange got wrong) moves neither, unless `confirm_ticks` candles in
+        a row say the market is there now."""
         if not self.plausible(close, close_at):
             self._odd_candles += 1
             if self._odd_candles < self.config.confirm_ticks:
-                return False
+                return
         self._odd_candles = 0
         last = self._last_close
         if last is not None and close_at > last[0] and close > 0 and last[1] > 0:
@@ -110,7 +116,6 @@ class PriceGuard(Generic[T]):
             self._returns += 1
         self._last_close = (close_at, close)
         self.seed(close, close_at)
-        return True
 
     def admit(
         self, item: T, price: float, now: float, book_mid: float | None = None, key: object = None
@@ -135,7 +140,11 @@ class PriceGuard(Generic[T]):
         return out
 
     def _agrees(self, price: float, level: float, now: float) -> bool:
-        return level > 0 and abs(math.log(price / level)) <= self.band(now)
+        """Whether `price` is within the band of `level`; never for a price or level that is not
+        positive and finite."""
+        if not (price > 0 and level > 0 and math.isfinite(price) and math.isfinite(level)):
+            return False
+        return abs(math.log(price / level)) <= self.band(now)
 
     def _confirm(self, item: T | None, price: float, now: float, out: Admission[T]) -> Admission[T]:
         kept = [held for held, p, _ in self._held if self._agrees(p, price, now)]

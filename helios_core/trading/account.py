@@ -56,7 +56,7 @@ class Account:
         self.peak = capital
         self.day = -1  # the UTC day (epoch days) `day_start_equity` belongs to
         self.day_start_equity = capital
-        self.known_at: float | None = None  # the latest time a price or the ledger told it
+        self.restored_at: float | None = None  # the time of the snapshot it was rebuilt from
 
     # figures --------------------------------------------------------------------------------
     @property
@@ -75,6 +75,12 @@ class Account:
     def drawdown(self) -> float:
         return max(0.0, (self.peak - self.equity) / self.peak) if self.peak > 0 else 0.0
 
+    @property
+    def known_at(self) -> float | None:
+        """The latest time a price or the ledger told the account; None when nothing has."""
+        times = [*self.marked.values(), *([] if self.restored_at is None else [self.restored_at])]
+        return max(times, default=None)
+
     def view(self, sectors: dict[str, str]) -> PortfolioView:
         exposures = tuple(
             Exposure(p.pair, sectors.get(p.pair, "crypto"), p.margin, p.leverage) for p in self.positions.values()
@@ -89,7 +95,6 @@ class Account:
             return
         self.marked[pair] = now
         self.marks[pair] = price
-        self.known_at = max(now, self.known_at or now)
         self.roll(now)
         self.peak = max(self.peak, self.equity)
 
@@ -189,7 +194,7 @@ class Account:
         for position in open_positions:
             account.open(position)  # marks start at the entry price until the stream speaks
         if latest is not None:
-            account.known_at = latest.at.timestamp()
+            account.restored_at = latest.at.timestamp()
             if math.isfinite(latest.peak):
                 account.peak = max(latest.peak, account.equity)
             account.day = int(latest.at.timestamp() // DAY)

@@ -17,8 +17,7 @@ from dataclasses import replace
 from typing import Any, Protocol
 
 from helios_core.market import Book, Bucket, Disconnected, MarketSummary, PairEvent, TradeTick
-from helios_core.risk.price_guard import WICK
-from helios_core.trading.fills import mid
+from helios_core.trading.fills import FillModel, mid
 from helios_live.kernel.pair import PairState
 from helios_live.trading.desk import Desk
 
@@ -31,8 +30,6 @@ class Recorder(Protocol):
     def now(self, state: PairState) -> float: ...
 
     async def record(self, kind: str, pair: str | None = None, **detail: Any) -> None: ...
-
-    def count_error(self, kind: str) -> None: ...
 
 
 async def admit(kernel: Recorder, state: PairState, event: PairEvent) -> list[PairEvent]:
@@ -80,11 +77,10 @@ async def admit(kernel: Recorder, state: PairState, event: PairEvent) -> list[Pa
 
 
 def _clamped(state: PairState, bucket: Bucket, ts: float) -> Bucket:
-    reference = state.guard.reference
-    if reference is None:
+    bounds = state.guard.wick_range(ts)
+    if bounds is None:
         return bucket
-    reach = state.guard.band(ts) * WICK
-    lo, hi = reference * math.exp(-reach), reference * math.exp(reach)
+    lo, hi = bounds
     o = min(max(bucket.open, lo), hi)
     c = bucket.close
     high, low = max(min(bucket.high, hi), o, c), min(max(bucket.low, lo), o, c)
@@ -94,7 +90,7 @@ def _clamped(state: PairState, bucket: Bucket, ts: float) -> Bucket:
     return replace(bucket, open=o, high=high, low=low)
 
 
-def _settle_books(state: PairState, ts: float, fills: Any) -> None:
+def _settle_books(state: PairState, ts: float, fills: FillModel) -> None:
     """After the reference moved: the suspect book is the market if it now agrees, and a book
     from before the move is no longer one to fill against."""
     guard = state.guard

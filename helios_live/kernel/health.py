@@ -10,7 +10,6 @@ from __future__ import annotations
 import math
 from typing import Protocol
 
-from helios_core.bars import STEP
 from helios_live.clock import Clock
 from helios_live.data.client import DataClient
 from helios_live.kernel.pair import PairState
@@ -92,8 +91,8 @@ def _candles(kernel: Watched) -> str:
     bound = kernel.settings.live.max_candle_age_s
     stale = []
     for pair, state in kernel.states.items():
-        if state.last_ts is not None:
-            age = now - (state.last_ts + STEP)
+        age = state.candle_age(now)
+        if age is not None:
             if age > bound:
                 stale.append(f"{pair} {age:.0f} s")
         elif kernel.started_at is not None and kernel.ops_clock.timestamp() - kernel.started_at > bound:

@@ -101,8 +101,7 @@ class Kernel(Timers):
         self.status = "STOPPED"
         self.auto_trading = False
         self.emergency_stop = False
-        self.healthy: bool | None = None
-        self._failing: list[str] = []
+        self._failing: list[str] | None = None
         self.stream_lag: float | None = None  # clock minus the latest event's exchange time (live clocks)
         self.states: dict[str, PairState] = {}
         self.queues: dict[str, asyncio.Queue[Arrival]] = {}

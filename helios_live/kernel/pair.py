@@ -5,6 +5,7 @@ after a (re)connect."""
 from __future__ import annotations
 
 import asyncio
+import math
 from collections import deque
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -87,6 +88,16 @@ class PairState:
         self.summaries_ignored = 0
         self.wicks_clamped = 0
         self.guard_recorded: dict[str, float] = {}  # when each kind of guard event was last recorded
+
+    @property
+    def last_close(self) -> int | None:
+        """When the pair's last candle closed (epoch seconds); None before the first."""
+        return self.last_ts + STEP if self.last_ts is not None else None
+
+    def candle_age(self, now: float) -> float | None:
+        """Seconds from the last candle's close to `now`; None before the first, or without a time."""
+        close = self.last_close
+        return None if close is None or math.isnan(now) else now - close
 
     def set_window(self, length: int) -> None:
         if self.window.maxlen != length:

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import math
 from typing import Any
 
 import numpy as np
 
-from helios_core.bars import STEP
 from helios_live.kernel.kernel import Kernel
 from helios_live.kernel.pair import PairState
 
@@ -40,7 +38,7 @@ def pair_status(kernel: Kernel, pair: str) -> dict[str, Any]:
         "price_guard": guard_counts(state),
         "predictions": state.predictions,
         "pending_outcomes": len(state.pending),
-        "last_candle_close": _last_close(state),
+        "last_candle_close": state.last_close,
         "last_candle_age_s": last_candle_age(kernel, state),
         "queue_depth": kernel.queues[pair].qsize() if pair in kernel.queues else 0,
         "recent_candles": [bar._asdict() for bar in list(state.recent)[-5:]],
@@ -110,13 +108,7 @@ def guard_counts(state: PairState) -> dict[str, int]:
     }
 
 
-def _last_close(state: PairState) -> int | None:
-    return state.last_ts + STEP if state.last_ts is not None else None
-
-
 def last_candle_age(kernel: Kernel, state: PairState) -> float | None:
     """Seconds on the engine's clock since the pair's last candle closed; None before the first."""
-    now, then = kernel.clock.timestamp(), _last_close(state)
-    if then is None or math.isnan(now):
-        return None
-    return round(now - then, 3)
+    age = state.candle_age(kernel.clock.timestamp())
+    return None if age is None else round(age, 3)

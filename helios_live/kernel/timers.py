@@ -35,7 +35,6 @@ class Scheduled(Protocol):
     client: DataClient
     desk: Desk
     health_timer: bool
-    healthy: bool | None
     ledger_writer: LedgerWriter
     models: ModelWatch
     queues: dict[str, asyncio.Queue[Arrival]]
@@ -44,7 +43,7 @@ class Scheduled(Protocol):
     supervisor: Supervisor
     _arriving: float | None
     _timers_set: bool
-    _failing: list[str]
+    _failing: list[str] | None
 
     @property
     def predictor(self) -> Predictor | None: ...
@@ -83,7 +82,7 @@ def _every(kernel: Scheduled, clock: Clock, name: str, interval: float, callback
 
 
 class Timers:
-    healthy: bool | None  # as the last health check found it; None before the first
+    _failing: list[str] | None  # the checks the last health check found failing; None before the first
 
     def _set_ops_timers(self: Scheduled) -> None:
         """The operator's jobs, on the ops clock (at start, or with the market timers when the
@@ -150,9 +149,8 @@ class Timers:
 
     async def _check_health(self: Scheduled, event: TimeEvent) -> None:
         failing = {name: reason for name, reason in self.health_checks().items() if reason}
-        healthy = not failing
-        if healthy != self.healthy or (failing and sorted(failing) != self._failing):
-            if self.healthy is not None or not healthy:
-                await self.record("HEALTH", healthy=healthy, failing=failing)
-            self.healthy = healthy
-        self._failing = sorted(failing)
+        names = sorted(failing)
+        if names != self._failing:
+            if self._failing is not None or failing:  # a healthy start is no news
+                await self.record("HEALTH", healthy=not failing, failing=failing)
+            self._failing = names

@@ -11,14 +11,15 @@ import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from helios_core.trading.account import Account, PortfolioSnapshot
 from helios_live.ledger import Ledger
 from helios_live.ledger.writer import LedgerWriter
 from tests.conftest import REPO
+from tests.ledger_support import snapshot as ledger_snapshot
 
 
 def _chattr_works(tmp_path: Path) -> bool:
@@ -63,7 +64,7 @@ def test_a_locked_sqlite_ledger_shows_as_failing_writes_then_recovers(tmp_path: 
     ledger = Ledger(f"sqlite:///{path}")
     ledger.migrate()
     writer = LedgerWriter(ledger, ThreadPoolExecutor(1))
-    snapshot = _snapshot()
+    snapshot = ledger_snapshot(datetime(2023, 11, 14, tzinfo=UTC), reason="PERIODIC")
     locker = sqlite3.connect(path, isolation_level=None)
     locker.execute("BEGIN EXCLUSIVE")
     try:
@@ -82,7 +83,3 @@ def test_a_locked_sqlite_ledger_shows_as_failing_writes_then_recovers(tmp_path: 
     assert writer.health.failing == 0 and writer.health.failed == 1
     assert writer.backlog() == (0, None)
     writer.executor.shutdown()
-
-
-def _snapshot() -> PortfolioSnapshot:
-    return Account(1000.0).snapshot(1_700_000_000.0, "PERIODIC")

@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from helios_core.candles import EARLIEST_S
 from helios_core.market import Book, Bucket, MarketSummary, TradeTick
 from helios_core.numbers import strict_number
 from helios_live.data.recorded import SummaryFigures
@@ -30,7 +31,6 @@ EVENT_NAMES: dict[type, str] = {
     Book: "AGGREGATED_ORDERBOOK_UPDATE",
 }
 EVENTS = tuple(EVENT_NAMES.values())
-EARLIEST = 1_230_940_800.0  # 2009-01-03, the first Bitcoin block: nothing traded before it
 MAX_AHEAD_S = 300.0  # exchange clocks drift; five minutes ahead of ours is not drift
 
 
@@ -113,7 +113,7 @@ class Parser:
             ts = datetime.fromisoformat(value).timestamp()
         except ValueError:
             raise Invalid("bad_timestamp") from None
-        if not EARLIEST <= ts <= self._now() + MAX_AHEAD_S:
+        if not EARLIEST_S <= ts <= self._now() + MAX_AHEAD_S:
             raise Invalid("bad_timestamp")
         return ts
 
