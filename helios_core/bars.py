@@ -1,11 +1,12 @@
-"""Closed 1m candles of one pair, built from the trade stream (or the exchange's buckets).
+"""Closed candles of one pair, built from the trade stream (or the exchange's buckets), each
+`step` seconds long: the base timeframe the kernel decides on (the model's, 1m by default).
 
 Policy (docs/live.md):
-- A candle closes when a trade of a later minute arrives, or when the clock passes its end
+- A candle closes when a trade of a later candle arrives, or when the clock passes its end
   plus a grace period (`HELIOS_LIVE_CLOSE_GRACE_S`, default 2 s) for trades still in flight.
-- A minute with no trade has no candle, as in the lake (`trades_to_candles`): the features
-  treat it as a gap.
-- A late trade, one for a minute already closed, is dropped and counted; a closed candle is
+- A candle's span with no trade has no candle, as in the lake (`trades_to_candles`): the
+  features treat it as a gap.
+- A late trade, one for a candle already closed, is dropped and counted; a closed candle is
   never amended, because features and a prediction have already used it.
 The bars match `helios_core.candles.trades_to_candles` on the same trades (tests/parity).
 """
@@ -17,24 +18,25 @@ import math
 from helios_core.features.streaming import NAN, Bar
 from helios_core.market import Bucket, TradeTick
 
-STEP = 60
+STEP = 60  # the default base candle, seconds: 1m
 
 
 class CandleBuilder:
     """One pair's open candle; `on_trade` / `on_bucket` / `advance` return the bar they closed."""
 
-    __slots__ = ("grace", "current", "closed_until", "late")
+    __slots__ = ("grace", "step", "current", "closed_until", "late")
 
-    def __init__(self, grace_s: float = 2.0) -> None:
+    def __init__(self, grace_s: float = 2.0, step: int = STEP) -> None:
         self.grace = grace_s
+        self.step = step
         # start, open, high, low, close, volume, trade count, buy volume
         self.current: list[float] | None = None
-        self.closed_until = -math.inf  # every minute before this is final
+        self.closed_until = -math.inf  # every candle before this is final
         self.late = 0
 
     def on_trade(self, trade: TradeTick) -> Bar | None:
         price, quantity = trade.price, trade.quantity
-        start = trade.ts - trade.ts % STEP
+        start = trade.ts - trade.ts % self.step
         if start < self.closed_until:
             self.late += 1
             return None
@@ -59,8 +61,9 @@ class CandleBuilder:
         return closed
 
     def on_bucket(self, bucket: Bucket) -> Bar | None:
-        """Buckets carry the candle so far: the latest update of a minute replaces the earlier ones."""
-        if bucket.period != STEP:
+        """Buckets carry the candle so far: the latest update of a candle replaces the earlier ones.
+        A bucket of another period than the base is not this pair's candle: ignored."""
+        if bucket.period != self.step:
             return None
         if bucket.start < self.closed_until:
             self.late += 1
@@ -78,9 +81,9 @@ class CandleBuilder:
         horizon = now - self.grace
         closed = None
         cur = self.current
-        if cur is not None and horizon >= cur[0] + STEP:
+        if cur is not None and horizon >= cur[0] + self.step:
             closed = self._close()
-        final = horizon - horizon % STEP
+        final = horizon - horizon % self.step
         if final > self.closed_until and self.current is None:
             self.closed_until = final
         return closed
@@ -101,5 +104,5 @@ class CandleBuilder:
         cur = self.current
         assert cur is not None  # noqa: S101 -- callers check; a bare guard for mypy
         self.current = None
-        self.closed_until = cur[0] + STEP
+        self.closed_until = cur[0] + self.step
         return Bar(int(cur[0]), cur[1], cur[2], cur[3], cur[4], cur[5], cur[6], cur[7])

@@ -1,4 +1,4 @@
-"""`helios`: the command line of the batch side (data import, backfill, status, demo).
+"""`helios`: the command line of the batch side (data, models, backtests, the demo).
 
 Commands import dagster and pandas inside their bodies so that `helios --help` stays fast.
 """
@@ -33,7 +33,9 @@ data_app = typer.Typer(
     help="Market data: import files, backfill from an exchange, show lake coverage.", no_args_is_help=True
 )
 app.add_typer(data_app, name="data")
-model_app = typer.Typer(help="The model registry: list bundles, promote one, roll back.", no_args_is_help=True)
+model_app = typer.Typer(
+    help="Models: train a candidate through the gate, list bundles, promote one, roll back.", no_args_is_help=True
+)
 app.add_typer(model_app, name="model")
 app.add_typer(live_app, name="live")
 
@@ -129,36 +131,82 @@ def data_status() -> None:
 
 
 @model_app.command("list")
-def model_list() -> None:
-    """Every registered version with its checks, test metrics and which one is ACTIVE."""
-    from helios_live.models.registry import Registry
+def model_list(
+    walk_forward: Annotated[
+        bool,
+        typer.Option("--walk-forward", help="Also list the walk-forward folds' models (never promoted)."),
+    ] = False,
+    reasons: Annotated[bool, typer.Option("--reasons", help="Print the gate's reasons under each version.")] = False,
+) -> None:
+    """Every registered candidate: role, checks, test metrics, the gate's decision and its key
+    numbers (walk-forward mean Sharpe, test-period Sharpe); * marks ACTIVE."""
+    from helios_dagster.model_report import model_rows
 
-    registry = Registry(_settings().models_root)
-    versions, active = registry.versions(), registry.active()
-    if not versions:
-        typer.echo(f"no model registered in {registry.root}; run the `train` job (or `make demo`)")
+    settings = _settings()
+    rows = model_rows(settings.models_root, walk_forward=walk_forward, reasons=reasons)
+    if not rows:
+        typer.echo(f"no model registered in {settings.models_root}; run `helios model train` (or `make demo`)")
         return
-    typer.echo(f"{'':2}{'version':<28}{'preset':<8}{'checks':<8}{'bal.acc':>8}{'ECE':>7}{'macro-F1':>9}  pairs")
-    for version in versions:
-        meta = registry.get(version).meta
-        test = meta.get("metrics", {}).get("test", {}).get("model", {})
-        checks = "ok" if all(meta.get("checks", {}).values()) else "FAILED"
-        marker = "* " if version == active else "  "
-        scores = "".join(
-            f"{test.get(k, float('nan')):>{w}.3f}" for k, w in (("balanced_accuracy", 8), ("ece", 7), ("macro_f1", 9))
-        )
-        typer.echo(
-            f"{marker}{version:<28}{meta.get('preset', ''):<8}{checks:<8}{scores}  {','.join(meta.get('pairs', []))}"
-        )
+    for line in rows:
+        typer.echo(line)
 
 
 @model_app.command("promote")
 def model_promote(version: Annotated[str, typer.Argument(help="A version from `helios model list`.")]) -> None:
-    """Make VERSION the ACTIVE model (refused if its parity or leakage checks failed)."""
+    """Make VERSION the ACTIVE model by hand (refused for a walk-forward fold's model, or if its
+    parity or leakage checks failed; the gate's other rules are the operator's call)."""
+    from helios_dagster.defs.model.training import WALK_FORWARD
     from helios_live.models.registry import Registry
 
-    Registry(_settings().models_root).promote(version, "promoted by hand (helios model promote)")
+    registry = Registry(_settings().models_root)
+    if registry.get(version).meta.get("role") == WALK_FORWARD:
+        raise HeliosError(f"{version} is a walk-forward fold's model: evidence for a candidate, never promoted")
+    registry.promote(version, "promoted by hand (helios model promote)")
     typer.echo(f"{version} is ACTIVE")
+
+
+@model_app.command("train")
+def model_train(
+    folds: Annotated[int, typer.Option("--folds", help="Walk-forward folds.")] = 2,
+    test_days: Annotated[int, typer.Option("--test-days", help="Days each walk-forward fold is backtested on.")] = 3,
+    train_days: Annotated[
+        int, typer.Option("--train-days", help="Days each fold trains on (0: what there is before the first fold).")
+    ] = 0,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the random-entry baseline.")] = 0,
+    runs: Annotated[int, typer.Option("--runs", help="Random-entry draws per backtest.")] = 50,
+) -> None:
+    """Train a candidate on the lake's training_dataset, run the walk-forward folds and the
+    candidate's backtest, and apply the promotion gate (the `train` job, in one Dagster run)."""
+    from helios_dagster.defs.model.layout import Layout, Runs
+    from helios_dagster.model_report import training_lines
+    from helios_dagster.runs import run_training
+
+    settings = _settings()
+    typer.echo(f"training on the training_dataset in {settings.lake_root}; the run's log follows on stderr")
+    summary = run_training(settings, _instance(), True, Layout(folds, test_days, train_days), Runs(seed, runs))
+    for line in training_lines(settings, summary):
+        typer.echo(line)
+
+
+@app.command("backtest")
+def backtest(
+    start: Annotated[str, typer.Option("--start", help="First day, YYYY-MM-DD (UTC).")],
+    end: Annotated[str, typer.Option("--end", help="Last day, YYYY-MM-DD (UTC), inclusive.")],
+    model: Annotated[str, typer.Option("--model", help="A version from `helios model list` (default: ACTIVE).")] = "",
+    pairs: Annotated[str, typer.Option("--pairs", help="P1,P2 (default: the model's training pairs).")] = "",
+    out: Annotated[
+        Path | None, typer.Option("--out", help="New folder for the report (default: $HELIOS_HOME/backtests/...).")
+    ] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the random-entry baseline.")] = 0,
+    runs: Annotated[int, typer.Option("--runs", help="Random-entry draws.")] = 50,
+) -> None:
+    """Backtest a model through the kernel over [start, end] on the lake's candles: a ledger,
+    report.html and report.json, the metrics beside buy-and-hold and random entry."""
+    from helios_dagster.backtest_command import BacktestRequest, run
+
+    request = BacktestRequest(start, end, model, pairs, out, seed, runs)
+    for line in run(_settings(), request, typer.echo):
+        typer.echo(line)
 
 
 @model_app.command("rollback")

@@ -1,24 +1,33 @@
-"""`make demo`: the lake, features, labels, dataset and a trained model from the sample data."""
+"""`make demo`: the lake, features, labels, dataset, a trained model through the gate, the live
+service on the simulator, and a backtest of the model over its held-out test period."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
 import pandas as pd
 import typer
 
+from helios_core.errors import HeliosError
 from helios_core.features.spec import TIMEFRAMES, vector_names
+from helios_dagster.defs.model.definitions import latest_candidate
+from helios_dagster.defs.model.evidence import read_candidate_backtest, read_walk_forward
+from helios_dagster.defs.model.gate import read_decision
+from helios_dagster.defs.model.layout import Layout, Runs
 from helios_dagster.resources import market_data_from
-from helios_dagster.runs import CheckOutcome, run_market_data, run_training
+from helios_dagster.runs import CheckOutcome, RunSummary, run_market_data, run_training
 from helios_dagster.schedules import PIPELINE
+from helios_dagster.summaries import backtest_lines, classification_lines, decision_lines, echo_all, walk_forward_lines
 from helios_live.data.coverage import coverage_table, lake_coverage
 from helios_live.data.lake import Lake
 from helios_live.data.sources import FileSource
-from helios_live.demo import live_demo
+from helios_live.demo import DEMO_MIN_CONFIDENCE, live_demo
 from helios_live.models.registry import Registry
 from helios_live.settings import HeliosSettings
 
@@ -28,6 +37,10 @@ SAMPLE_REFERENCE = "ETHBTC"
 # Small enough to train in about a minute on two cores: the 1m month of BTC-PERP.
 LIVE_HOURS = 2.0
 DEMO_TRAINING = {"train_pairs": ("BTCPERP",), "train_max_epochs": 4, "train_folds": 2}
+# Two walk-forward folds, each a model trained on 14 days (the candidate's config, a shorter
+# window: the folds' training is most of the demo's time) and backtested on the next two.
+DEMO_WALK_FORWARD = Layout(folds=2, test_days=2, train_days=14)
+DEMO_RUNS = Runs(seed=0, random_runs=50)
 
 
 def run_demo(settings: HeliosSettings, instance: dg.DagsterInstance) -> None:
@@ -50,13 +63,21 @@ def run_demo(settings: HeliosSettings, instance: dg.DagsterInstance) -> None:
     for line in coverage_table(lake_coverage(settings.lake_root)):
         typer.echo(f"  {line}")
     _print_dataset(Lake(settings.lake_root), pairs, settings)
-    typer.echo(f"\nTraining the {settings.model.preset} model on {', '.join(settings.train.pairs)} ...")
-    training = run_training(settings, instance, verbose=False)
+    typer.echo(
+        f"\nTraining the {settings.model.preset} model on {', '.join(settings.train.pairs)}, its"
+        f" {DEMO_WALK_FORWARD.folds} walk-forward folds and their backtests, then the gate ..."
+    )
+    # The backtests trade with the live part's confidence floor: the small model is rarely surer.
+    backtested = settings.replace(live_min_confidence=DEMO_MIN_CONFIDENCE)
+    training = run_training(backtested, instance, verbose=False, layout=DEMO_WALK_FORWARD, runs=DEMO_RUNS)
     checks["model"] = training.checks
-    _print_model(Registry(settings.models_root))
+    registry = Registry(settings.models_root)
+    version = latest_candidate(registry)
+    _print_model(registry, version, training)
     typer.echo(f"\nLive service on the simulator: {LIVE_HOURS:g} hours of the training pair, replayed ...")
     _print_live(asyncio.run(live_demo(settings, typer.echo, LIVE_HOURS)))
     states = _print_checks(checks)
+    _print_backtest(training)
     elapsed = time.perf_counter() - started
     typer.echo(
         f"\nDemo finished in {elapsed:.1f} s: {len(pairs)} pairs; checks: {states['ok']} passed, "
@@ -86,31 +107,64 @@ def _print_dataset(store: Lake, pairs: list[str], settings: HeliosSettings) -> N
         )
 
 
-def _print_model(registry: Registry) -> None:
-    history = registry.history()
-    version = next(e["version"] for e in reversed(history) if e["action"] == "register")
-    meta = registry.get(version).meta
-    test = meta["metrics"]["test"]
+def _print_model(registry: Registry, version: str, training: RunSummary) -> None:
+    bundle = registry.get(version)
+    meta = bundle.meta
+    test = meta["periods"]["test"]
     typer.echo(
-        f"\nModel {version} ({meta['preset']}, {meta['parameters']:,} parameters), held-out test period "
-        f"{meta['split']['test']:,} samples; ONNX parity {meta['parity']['max_abs_difference']:.1e}:"
+        f"\nModel {version} ({meta['preset']}, {meta['parameters']:,} parameters), held-out test period"
+        f" {test[0][:16]} .. {test[1][:16]} UTC, {meta['split']['test']:,} samples;"
+        f" ONNX parity {meta['parity']['max_abs_difference']:.1e}:"
     )
-    typer.echo(f"  {'':<22}{'accuracy':>9}{'bal.acc':>9}{'macro-F1':>9}{'log-loss':>9}{'ECE':>7}")
-    rows = [("model", test["model"])] + [(name, m) for name, m in test["baselines"].items()]
-    for name, m in rows:
-        typer.echo(
-            f"  {name:<22}{m['accuracy']:>9.3f}{m['balanced_accuracy']:>9.3f}{m['macro_f1']:>9.3f}"
-            f"{m['log_loss']:>9.3f}{m['ece']:>7.3f}"
-        )
-    for name, lift in test["lift"].items():
-        typer.echo(
-            f"  lift over {name}: balanced accuracy {lift['balanced_accuracy']:+.3f}, macro-F1 {lift['macro_f1']:+.3f}"
-        )
-    decision = next(e for e in reversed(history) if e["version"] == version and e["action"] in ("promote", "reject"))
-    if decision["action"] == "promote":
-        typer.echo(f"  gate passed: {version} is ACTIVE")
-    else:
-        typer.echo(f"  gate refused: {decision['reason']}; ACTIVE stays {registry.active() or 'unset'}")
+    echo_all(typer.echo, classification_lines(meta))
+    walk = training.materialized.get("walk_forward", {}).get("evidence")
+    if walk:
+        typer.echo("\nWalk-forward: each fold's model trained as this one, on the days before its backtest:")
+        echo_all(typer.echo, walk_forward_lines(read_walk_forward(Path(str(walk)))))
+    decision = read_decision(bundle.path)
+    if decision is None:
+        return
+    typer.echo("")
+    echo_all(typer.echo, decision_lines(decision, registry.active()), indent="")
+    if not decision["promote"] and registry.active() is None:
+        _promote_for_the_replay(registry, version)
+
+
+def _promote_for_the_replay(registry: Registry, version: str) -> None:
+    """The demo's live part needs an ACTIVE model; a refused one is promoted by hand, as an
+    operator may with `helios model promote`, and the demo says so."""
+    try:
+        registry.promote(version, "promoted by hand by the demo, for its live replay, despite the gate")
+    except HeliosError as exc:
+        typer.echo(f"  (not promoted by hand either: {exc})")
+        return
+    typer.echo(
+        f"  The demo promotes {version} by hand (as `helios model promote` would) only so that the live"
+        " replay below has a model to serve. It has not earned it: do not trade on it."
+    )
+
+
+def _print_backtest(training: RunSummary) -> None:
+    tested = training.materialized.get("candidate_backtest", {}).get("evidence")
+    if not tested:
+        return
+    evidence = read_candidate_backtest(Path(str(tested)))
+    ours = evidence.candidate
+    report = json.loads(Path(ours.report).with_suffix(".json").read_text())
+    typer.echo(
+        f"\nBacktest of {ours.version} over its held-out test period ({ours.start[:16]} .. {ours.end[:16]} UTC),"
+        f" through the kernel with next-open fills, fees and slippage, confidence floor {DEMO_MIN_CONFIDENCE}:"
+    )
+    echo_all(typer.echo, backtest_lines(report))
+    if evidence.skipped:
+        typer.echo(f"  ACTIVE not backtested beside it: {evidence.skipped}")
+    elif evidence.active is not None:
+        typer.echo(f"  ACTIVE {evidence.active.version} on the same period: Sharpe {_sharpe(evidence.active.sharpe)}")
+    typer.echo(f"  Report: {ours.report}")
+
+
+def _sharpe(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.2f}"
 
 
 def _latency(latency: dict[str, Any]) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -12,6 +12,7 @@ import dagster as dg
 
 from helios_core.errors import HeliosError, SourceError
 from helios_dagster.defs.market_data.definitions import JOB
+from helios_dagster.defs.model.layout import Layout, Runs
 from helios_dagster.partitions import day_bounds, range_tags
 from helios_dagster.resources import MarketDataResource
 from helios_dagster.schedules import TRAIN_JOB
@@ -39,6 +40,7 @@ class CheckOutcome:
 class RunSummary:
     run_id: str
     checks: list[CheckOutcome]
+    materialized: dict[str, dict[str, object]] = field(default_factory=dict)  # asset -> its metadata
 
 
 def quiet_dagster_warnings() -> None:
@@ -97,9 +99,23 @@ def _around(ts: pd.Series, start: datetime) -> str:
     return f"the first candle opens at ts {after.iloc[0]}" if len(after) else "not one candle in the whole range"
 
 
-def run_training(settings: HeliosSettings, instance: dg.DagsterInstance, verbose: bool = True) -> RunSummary:
-    """Train, export, check and register a model, then apply the promotion gate (job `train`)."""
-    return _execute(settings, TRAIN_JOB, {}, instance, verbose, "training", {})
+def run_training(
+    settings: HeliosSettings,
+    instance: dg.DagsterInstance,
+    verbose: bool = True,
+    layout: Layout | None = None,
+    runs: Runs | None = None,
+) -> RunSummary:
+    """Train, export, check and register a candidate, run the walk-forward folds (`layout`) and
+    the candidate's backtest, then apply the promotion gate (job `train`)."""
+    layout, runs = layout or Layout(), runs or Runs()
+    config = {
+        "ops": {
+            "walk_forward": {"config": asdict(layout) | asdict(runs)},
+            "candidate_backtest": {"config": asdict(runs)},
+        }
+    }
+    return _execute(settings, TRAIN_JOB, {}, instance, verbose, "training", {}, config)
 
 
 def _execute(
@@ -110,12 +126,14 @@ def _execute(
     verbose: bool,
     what: str,
     resources: Mapping[str, object],
+    config: Mapping[str, object] | None = None,
 ) -> RunSummary:
     quiet_dagster_warnings()
     from helios_dagster.definitions import build_defs  # builds every asset: only when a run is asked for
 
     job = build_defs(settings, **resources).resolve_job_def(job_name)
-    run_config = _INFO_LOGS if verbose else {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
+    logs = _INFO_LOGS if verbose else {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
+    run_config = {**logs, **(config or {})}
     result = job.execute_in_process(instance=instance, tags=tags, run_config=run_config, raise_on_error=False)
     if not result.success:
         raise RunFailed(f"run {result.run_id} ({what}) failed: {_failure(result)}")
@@ -123,7 +141,12 @@ def _execute(
         CheckOutcome(e.check_name, e.passed, e.severity.value, {k: _plain(v) for k, v in e.metadata.items()})
         for e in result.get_asset_check_evaluations()
     ]
-    return RunSummary(result.run_id, checks)
+    materialized = {
+        e.asset_key.to_user_string(): {k: _plain(v) for k, v in e.materialization.metadata.items()}
+        for e in result.get_asset_materialization_events()
+        if e.asset_key is not None
+    }
+    return RunSummary(result.run_id, checks, materialized)
 
 
 def _plain(value: object) -> object:

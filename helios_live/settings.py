@@ -202,6 +202,8 @@ class TrainSettings(Group):
 class GateSettings(Group):
     min_balanced_accuracy: float = Field(default=0.40, ge=0, le=1)
     max_ece: float = Field(default=0.15, ge=0, le=1)
+    min_sharpe: float = Field(default=0.0, ge=-100, le=100)  # the walk-forward folds' mean
+    max_drawdown: float = Field(default=0.25, gt=0, le=1)  # the worst fold's
 
 
 class RetrainSettings(Group):

@@ -38,9 +38,11 @@ def make_bundle(
     feature_set_version: str = FEATURE_SET_VERSION,
     promote: bool = True,
     lean: int | None = None,
+    base: str | None = None,
 ) -> str:
     """`lean` (a class index: 0 BUY, 1 SELL) biases the untrained model towards that class, sure
-    enough to pass the confidence floors, so that trading tests see trades."""
+    enough to pass the confidence floors, so that trading tests see trades. `base` names the
+    timeframe it decides on (none named: the kernel's default, 1m)."""
     torch.manual_seed(seed)
     net = HeliosNet(PRESETS["small"]).eval()
     if lean is not None:
@@ -59,6 +61,9 @@ def make_bundle(
         "label": {"timeframe": "5m", "candles": 2, "up": 0.001, "down": 0.001},
         "checks": {"onnx_parity": True, "leakage": True},
     }
+    if base is not None:
+        meta["base_timeframe"] = base
+        meta["label"] = {**meta["label"], "timeframe": base}  # type: ignore[dict-item]
     bundle = registry.register(staged, meta)
     if promote:
         registry.promote(bundle.version, "test")

@@ -86,18 +86,29 @@ class StreamingVector:
 
 
 class StreamingFeatures:
-    """Base-timeframe bars in (1m), the full vector out at each bar's close.
+    """Base-timeframe bars in, the full vector out at each bar's close.
 
-    Longer timeframes are aggregated here with `BarAggregator`, the streaming twin of the
-    resampler that builds the lake's 5m/15m candles.
+    `base` is the pair's finest timeframe, the one its candles come in (by default the first of
+    `timeframes`: 1m). Blocks of finer timeframes are never updated, so they stay NaN (masked),
+    as in the batch assembly of a pair that has no such candles; longer timeframes are
+    aggregated here with `BarAggregator`, the streaming twin of the resampler that builds the
+    lake's longer candles.
     """
 
-    def __init__(self, timeframes: tuple[str, ...] = TIMEFRAMES) -> None:
-        base = Timeframe.parse(timeframes[0])
-        self.base, self.timeframes = timeframes[0], timeframes
+    def __init__(self, timeframes: tuple[str, ...] = TIMEFRAMES, base: str | None = None) -> None:
+        base = base or timeframes[0]
+        if base not in timeframes:
+            raise ValueError(f"base timeframe {base} is not one of {timeframes}")
+        tf = Timeframe.parse(base)
+        self.base, self.timeframes = base, timeframes
         self.state = StreamingVector(timeframes)
-        self.aggregators = [(i, BarAggregator(base, Timeframe.parse(tf))) for i, tf in enumerate(timeframes) if i]
-        self.step = base.seconds
+        self.index = timeframes.index(base)
+        self.aggregators = [
+            (i, BarAggregator(tf, Timeframe.parse(text)))
+            for i, text in enumerate(timeframes)
+            if Timeframe.parse(text) > tf
+        ]
+        self.step = tf.seconds
 
     def update(self, bar: Bar) -> list[float]:
         """Fold in a closed base bar; return the vector at its close time (NaN = invalid)."""
@@ -105,5 +116,5 @@ class StreamingFeatures:
         for i, aggregator in self.aggregators:
             for closed in aggregator.add(bar):  # every bar it returns has closed by now
                 state.on_candle_at(i, closed)
-        state.on_candle_at(0, bar)
+        state.on_candle_at(self.index, bar)
         return state.vector(bar.ts + self.step)

@@ -64,3 +64,4 @@ class CloseReason(StrEnum):
     TIMEOUT = "TIMEOUT"
     MANUAL = "MANUAL"
     EMERGENCY = "EMERGENCY"
+    END_OF_TEST = "END_OF_TEST"  # a backtest's data ended with the position open

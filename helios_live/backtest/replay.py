@@ -16,15 +16,15 @@ from helios_core.timeframes import Timeframe
 from helios_live.clock import Clock
 from helios_live.data.client import ClientStats, EventSink
 from helios_live.data.history import minutes
-from helios_live.data.recorded import TRAILING_S, Recorded, timeline
-
-ONE_MINUTE = Timeframe.parse("1m")
+from helios_live.data.recorded import Recorded, timeline
 
 
 class ReplayDataClient:
     """Replays `recorded` from `start` (epoch seconds) as typed events; its history answers as the
     simulator's REST API would (from the recorded trades for holes up to `trades_max_minutes`
-    when candles come from trades, else from the recorded 1m candles), never past `clock`'s now."""
+    when candles come from trades, else from the recorded candles), never past `clock`'s now.
+    History is of the recording's timeframe (1m, or 5m for a recording of 5m candles): the base
+    the kernel decides on."""
 
     def __init__(
         self,
@@ -60,25 +60,27 @@ class ReplayDataClient:
                 self.accepted[type(event).__name__] += 1
                 await sink(event, None)
         if events and self.summary_every_s is None:
-            await sink(Tick(events[-1].at + TRAILING_S), None)  # the last candle closes on the clock
+            await sink(Tick(events[-1].at + self.recorded.trailing_s), None)  # the last candle closes on the clock
 
     async def history(self, pair: str, start: float, end: float) -> list[Bar]:
         end = min(end, self.clock.timestamp())
         if start >= end:
             return []
+        timeframe = Timeframe.parse(self.recorded.timeframe)
         first, last = pd.Timestamp(start, unit="s", tz="UTC"), pd.Timestamp(end, unit="s", tz="UTC")
         trades = self.recorded.trades.get(pair)
         if self.from_trades and trades is not None and minutes(start, end) <= self.trades_max_minutes:
             # To the millisecond, as an exchange's trade history stamps them.
             stamped = trades.assign(ts=trades["ts"].dt.floor("ms"))
             window = stamped.loc[(stamped["ts"] >= first) & (stamped["ts"] < last)]
-            frame = trades_to_candles(validate_trades(window, f"recorded {pair} trades"), ONE_MINUTE, last)
+            frame = trades_to_candles(validate_trades(window, f"recorded {pair} trades"), timeframe, last)
         else:
             candles = self.recorded.candles.get(pair)
             if candles is None:
                 return []
-            frame = candles.loc[(candles["ts"] >= first) & (candles["ts"] + pd.Timedelta(minutes=1) <= last)]
-        return [b for b in to_bars(frame.reset_index(drop=True)) if b.ts >= start and b.ts + 60 <= end]
+            frame = candles.loc[(candles["ts"] >= first) & (candles["ts"] + timeframe.duration <= last)]
+        step = timeframe.seconds
+        return [b for b in to_bars(frame.reset_index(drop=True)) if b.ts >= start and b.ts + step <= end]
 
     def silent_s(self) -> float | None:
         return 0.0  # a replay is never silent

@@ -1,10 +1,11 @@
 """Recorded market data as one timeline of typed events: what the exchange simulator streams and
 what a replay feeds the kernel directly, built once so that both see the same market.
 
-Pure apart from the loaders, which read recordings from disk: the lake's 1m candles
-(`from_lake`), the sample-data folder with candles and trades (`load_recorded`) and Binance
-diff-depth CSVs rebuilt into order books (`books_from_binance_depth`). Times are epoch seconds;
-a trade's time is its recorded time to the millisecond, as an exchange stamps it.
+Pure apart from the loaders, which read recordings from disk: the lake's candles of one base
+timeframe, 1m or 5m (`from_lake`), the sample-data folder with candles and trades
+(`load_recorded`) and Binance diff-depth CSVs rebuilt into order books
+(`books_from_binance_depth`). Times are epoch seconds; a trade's time is its recorded time to
+the millisecond, as an exchange stamps it.
 """
 
 from __future__ import annotations
@@ -25,17 +26,17 @@ from helios_core.errors import DataValidationError, SourceError
 from helios_core.market import Book, Bucket, MarketData, MarketSummary, TradeTick
 from helios_core.orderbook import OrderBook
 from helios_core.pairs import normalise_pair
-from helios_core.timeframes import as_datetime
+from helios_core.timeframes import Timeframe, as_datetime
 from helios_live.data.lake import Lake
 from helios_live.data.sources.file import file_kind, infer_timeframe, read_table
 
 log = logging.getLogger(__name__)
 
-BUCKET_S = 60
+BUCKET_S = 60  # the default base candle: 1m
 BOOK_LEVELS = 40
 CANDLE_FIELDS = ("ts", "open", "high", "low", "close", "volume")
 DAY_S = 86_400.0
-TRAILING_S = 120.0  # summaries go on this long after the last event, so the last candle closes
+TRAILING_S = 120.0  # summaries go on this long after the last event (1m), so the last candle closes
 _EPOCH = pd.Timestamp("1970-01-01", tz="UTC")
 # At one instant a candle that just closed goes before trades stamped with that instant
 # (they belong to the next candle); books sit between; summaries come last.
@@ -44,10 +45,23 @@ _BUCKET, _BOOK, _TRADE, _SUMMARY = range(4)
 
 @dataclass
 class Recorded:
-    """What a replay knows: 1m candles and trades per pair (frames in Helios schemas)."""
+    """What a replay knows: candles of one base `timeframe` (1m or 5m) and trades per pair
+    (frames in Helios schemas)."""
 
     candles: dict[str, pd.DataFrame] = field(default_factory=dict)
     trades: dict[str, pd.DataFrame] = field(default_factory=dict)
+    timeframe: str = "1m"
+
+    @property
+    def step(self) -> int:
+        """Seconds of one of its candles."""
+        return Timeframe.parse(self.timeframe).seconds
+
+    @property
+    def trailing_s(self) -> float:
+        """How long a replay goes on after its last event, so that the candle of its last trade
+        closes too: `TRAILING_S` at 1m, a candle longer at 5m."""
+        return TRAILING_S + self.step - BUCKET_S
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,12 +98,12 @@ def trade_ticks(pair: str, trades: pd.DataFrame) -> list[TradeTick]:
     ]
 
 
-def buckets(pair: str, candles: pd.DataFrame) -> list[Bucket]:
-    """A 1m bucket per recorded candle."""
+def buckets(pair: str, candles: pd.DataFrame, period: int = BUCKET_S) -> list[Bucket]:
+    """A bucket of `period` seconds (the candles' own) per recorded candle."""
     starts = (candles["ts"].dt.as_unit("ns").astype("int64") // 1_000_000_000).tolist()
     columns = (candles[c].tolist() for c in ("open", "high", "low", "close", "volume"))
     return [
-        Bucket(pair, int(start), BUCKET_S, float(o), float(h), float(low), float(c), float(v))
+        Bucket(pair, int(start), period, float(o), float(h), float(low), float(c), float(v))
         for start, o, h, low, c, v in zip(starts, *columns, strict=True)
     ]
 
@@ -121,7 +135,7 @@ class _Known:
 class MarketSummaries:
     """A pair's summary figures at a simulated instant, from what was known of it then.
 
-    Prices come from trades where a pair has them, else from closed 1m candles; bid and ask
+    Prices come from trades where a pair has them, else from closed candles; bid and ask
     from the latest book where the pair has books. High, low and volume cover the last 24 h.
     """
 
@@ -135,7 +149,7 @@ class MarketSummaries:
             elif pair in data.candles and not data.candles[pair].empty:
                 candles = data.candles[pair]
                 prices = candles["close"].to_numpy(dtype="float64")
-                at = _seconds(candles["ts"]) + BUCKET_S
+                at = _seconds(candles["ts"]) + data.step
                 high, low, volume = candles["high"].to_numpy(), candles["low"].to_numpy(), candles["volume"]
             else:
                 continue
@@ -202,7 +216,7 @@ def timeline(
 ) -> list[Timed]:
     """Every trade, closed candle and book of every pair from `start` on, and a summary of each
     priced pair every `summary_every_s` after `start` (None: no summaries), merged in the
-    order they become due. Summaries go on `TRAILING_S` past the last event.
+    order they become due. Summaries go on `data.trailing_s` past the last event.
 
     At one instant: candles, then books, then trades, then summaries (pairs in name order),
     each kind in recorded order.
@@ -211,7 +225,7 @@ def timeline(
     for pair, trades in data.trades.items():
         entries += [(t.ts, _TRADE, 0, t) for t in trade_ticks(pair, trades)]
     for pair, candles in data.candles.items():
-        entries += [(b.start + BUCKET_S, _BUCKET, 0, b) for b in buckets(pair, candles)]
+        entries += [(b.start + data.step, _BUCKET, 0, b) for b in buckets(pair, candles, data.step)]
     for snapshots in (books or {}).values():
         entries += [(b.ts or 0.0, _BOOK, 0, b) for b in snapshots]
     entries = [e for e in entries if e[0] >= start]
@@ -220,7 +234,7 @@ def timeline(
         if not summary_every_s > 0:
             raise ValueError(f"summary_every_s must be positive, got {summary_every_s}")
         summaries = MarketSummaries(data, books)
-        end = entries[-1][0] + TRAILING_S
+        end = entries[-1][0] + data.trailing_s
         beats: list[tuple[float, int, int, MarketData]] = []
         first = max(1, math.ceil((entries[0][0] - start) / summary_every_s))  # nothing is known before
         for k in range(first, math.floor((end - start) / summary_every_s) + 1):
@@ -276,23 +290,25 @@ def books_from_binance_depth(snapshot_csv: Path, updates_csv: Path, pair: str, e
     return out
 
 
-def from_lake(lake: Lake, pairs: Sequence[str], first: date, last: date) -> Recorded:
-    """The lake's 1m candles of `pairs` for the days `first` .. `last` (inclusive), as a recording;
-    a pair without any is left out."""
+def from_lake(lake: Lake, pairs: Sequence[str], first: date, last: date, timeframe: str = "1m") -> Recorded:
+    """The lake's `timeframe` candles (the base: 1m, or 5m for a 5m pair) of `pairs` for the days
+    `first` .. `last` (inclusive), as a recording; a pair without any is left out."""
     candles = {}
     for pair in pairs:
-        frame = lake.read_range("candles", pair, "1m", first, last)
+        frame = lake.read_range("candles", pair, timeframe, first, last)
         if not frame.empty:
             candles[pair] = frame.loc[:, list(CANDLE_FIELDS)].reset_index(drop=True)
-    return Recorded(candles=candles)
+    return Recorded(candles=candles, timeframe=timeframe)
 
 
-def load_recorded(directory: Path, pairs: Sequence[str] | None = None) -> Recorded:
-    """Read `<PAIR>_*.parquet|csv` files: 1m candle files as candles, trade files as trades.
+def load_recorded(directory: Path, pairs: Sequence[str] | None = None, timeframe: str = "1m") -> Recorded:
+    """Read `<PAIR>_*.parquet|csv` files: candle files of `timeframe` (the base: 1m, or 5m) as
+    candles, trade files as trades.
 
     Pair names are normalised (`XRP-ETH` -> `XRPETH`); candle files of other timeframes are
     ignored. Trades need `trade_id` and `side` columns besides ts, price and quantity.
     """
+    step = Timeframe.parse(timeframe).seconds
     if not directory.is_dir():
         raise SourceError(f"recorded data directory does not exist: {directory}")
     wanted = None if pairs is None else {normalise_pair(p) for p in pairs}
@@ -307,20 +323,21 @@ def load_recorded(directory: Path, pairs: Sequence[str] | None = None) -> Record
         frame, where = read_table(path), str(path)
         kind = file_kind(frame)
         if kind == "candles":
-            timeframe = infer_timeframe(path, coerce_timestamps(frame["ts"], where))
-            if timeframe.duration.total_seconds() != BUCKET_S:
+            found = infer_timeframe(path, coerce_timestamps(frame["ts"], where))
+            if found.seconds != step:
                 continue
             if pair in candles:
-                raise SourceError(f"pair {pair} has several 1m candle files in {directory}; keep one")
-            candles[pair] = validate_candles(frame, timeframe, where).loc[:, list(CANDLE_FIELDS)]
+                raise SourceError(f"pair {pair} has several {timeframe} candle files in {directory}; keep one")
+            candles[pair] = validate_candles(frame, found, where).loc[:, list(CANDLE_FIELDS)]
         elif kind == "trades":
             trades.setdefault(pair, []).append(_recorded_trades(frame, where))
     missing = sorted((wanted or set()) - {*candles, *trades})
     if missing:
-        raise SourceError(f"no 1m candles or trades for {missing} in {directory}")
+        raise SourceError(f"no {timeframe} candles or trades for {missing} in {directory}")
     return Recorded(
         candles=candles,
         trades={p: pd.concat(f).sort_values("ts", kind="stable").reset_index(drop=True) for p, f in trades.items()},
+        timeframe=timeframe,
     )
 
 

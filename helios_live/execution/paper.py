@@ -14,7 +14,7 @@ from typing import Protocol
 from helios_core.market import Book
 from helios_core.timeframes import as_datetime
 from helios_core.trading.enums import OrderPurpose
-from helios_core.trading.fills import FillModel, market_fill
+from helios_core.trading.fills import FillModel, MarketFill, market_fill
 from helios_core.trading.orders import Fill, OrderAccepted, OrderEvent, OrderFilled, OrderIntent, OrderRejected
 from helios_live.execution import OrderEventSink
 
@@ -27,6 +27,14 @@ class Market(Protocol):
     def last(self, pair: str) -> float: ...
 
     def cash(self) -> float: ...
+
+
+def unaffordable(intent: OrderIntent, fill: MarketFill, cash: float) -> str:
+    """Why the exchange would refuse an opening at `fill` ("" when the cash pays margin and fee)."""
+    if intent.purpose is not OrderPurpose.OPEN:
+        return ""
+    need = fill.notional / intent.leverage + fill.fee
+    return f"insufficient cash: needs {need:.2f}, holds {cash:.2f}" if need > cash else ""
 
 
 class PaperExecutionClient:
@@ -49,11 +57,10 @@ class PaperExecutionClient:
         except ValueError as exc:
             self._emit(OrderRejected(cid, str(exc), now))
             return
-        if intent.purpose is OrderPurpose.OPEN:
-            need = fill.notional / intent.leverage + fill.fee
-            if need > market.cash():
-                self._emit(OrderRejected(cid, f"insufficient cash: needs {need:.2f}, holds {market.cash():.2f}", now))
-                return
+        refusal = unaffordable(intent, fill, market.cash())
+        if refusal:
+            self._emit(OrderRejected(cid, refusal, now))
+            return
         self._emit(OrderAccepted(cid, now))
         filled = Fill(
             cid, fill.price, fill.quantity, fill.fee, fill.liquidity, fill.source, fill.levels, as_datetime(now)

@@ -1,15 +1,14 @@
 """Catching up after a start or a reconnect: the pair's events wait in a buffer until the first
-minute seen whole on the stream (the cut); the candles before it come from the lake, then the
+candle seen whole on the stream (the cut); the candles before it come from the lake, then the
 data client's history (the exchange's REST API, or the recording of a replay); then the
 buffered events continue. Backfilled candles feed the features, the volatility model and the
-open positions, but make no decision."""
+open positions, but make no decision. Every candle is of the pair's base timeframe (`step`)."""
 
 from __future__ import annotations
 
 import asyncio
 from typing import Any, Protocol
 
-from helios_core.bars import STEP
 from helios_core.errors import HeliosError
 from helios_core.features.streaming import Bar
 from helios_core.market import Book, Bucket, Disconnected, TradeTick
@@ -49,13 +48,14 @@ async def catching_up(kernel: Pipeline, state: PairState, arrival: Arrival) -> N
     """Buffer a pair's live events until its cut, then backfill up to the cut and replay them."""
     catchup = state.catchup
     assert catchup is not None  # noqa: S101 -- the caller checked
-    item = arrival.event
+    item, step = arrival.event, state.step
     if isinstance(item, TradeTick | Bucket):
         if catchup.cut is None:
-            start = item.ts - item.ts % STEP if isinstance(item, TradeTick) else item.start
-            # A trade's minute began before we saw it: that minute comes from the backfill.
-            # A bucket carries its whole minute so far: that minute can stay live.
-            catchup.cut = start + STEP if isinstance(item, TradeTick) else start
+            if isinstance(item, TradeTick):
+                # A trade's candle began before we saw it: that candle comes from the backfill.
+                catchup.cut = item.ts - item.ts % step + step
+            elif item.period == step:  # a bucket of another period is no candle of this pair
+                catchup.cut = item.start  # it carries its whole candle so far: it can stay live
         catchup.buffer.append(arrival)
     elif isinstance(item, Book):
         await kernel.handle(state, arrival)  # through the price guard
@@ -80,13 +80,13 @@ async def _catch_up(kernel: Pipeline, state: PairState, catchup: Catchup) -> Non
             # The volatility model wants a longer history than the features: the older part
             # feeds only its returns.
             seed = cut - max(settings.live.warmup_days, settings.risk.garch_days) * 86_400
-            bars = await asyncio.to_thread(lake_bars, kernel.lake, state.pair, seed, cut)
+            bars = await asyncio.to_thread(lake_bars, kernel.lake, state.pair, seed, cut, state.step)
             vol = kernel.desk.trader.vol[state.pair]
             for bar in (b for b in bars if b.ts < start):
-                vol.on_bar(bar)
+                vol.on_bar(bar, state.step)
             bars = [b for b in bars if b.ts >= start]
             if bars:
-                start = bars[-1].ts + STEP
+                start = bars[-1].ts + state.step
     source = "lake" if bars else "none"
     if start < cut:
         try:
@@ -98,12 +98,12 @@ async def _catch_up(kernel: Pipeline, state: PairState, catchup: Catchup) -> Non
         bars += fetched
         source = f"{source}+rest" if fetched else source
     for i, bar in enumerate(bars):
-        plausible = state.guard.plausible(bar.close, bar.ts + STEP)
+        plausible = state.guard.plausible(bar.close, bar.ts + state.step)
         await kernel.on_bar(state, bar, None, live=False)
         # Positions lived through the hole too: what the missed candles did to them counts,
         # but not a close the price guard would not believe live.
         if plausible:
-            await kernel.prices(state.pair, bar.close, bar.ts + STEP)
+            await kernel.prices(state.pair, bar.close, bar.ts + state.step)
         if i % 500 == 499:
             await asyncio.sleep(0)  # a long warm-up must not stall the other pairs or the API
     state.backfilled += len(bars)

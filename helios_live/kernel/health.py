@@ -87,10 +87,13 @@ def _candles(kernel: Watched) -> str:
     now = kernel.clock.timestamp()
     if math.isnan(now):
         return ""
-    # A minute without a trade has no candle: a quiet pair may go minutes without one.
-    bound = kernel.settings.live.max_candle_age_s
-    stale = []
+    # A candle without a trade does not exist: a quiet pair may go minutes without one. Between
+    # two closes a pair's last candle ages by a whole candle, so the limit is at least two of
+    # its base candles (600 s for a 5m base), whatever the setting says.
+    limit = kernel.settings.live.max_candle_age_s
+    bound, stale = limit, []
     for pair, state in kernel.states.items():
+        bound = max(limit, 2.0 * state.step)  # the same for every pair: they share one base
         age = state.candle_age(now)
         if age is not None:
             if age > bound:

@@ -7,6 +7,9 @@ time), the data client (VALR's stream, or a replay), and the execution clients. 
 periodic is a timer on the clock: candle closes, portfolio snapshots, volatility refits,
 model polling, position time-outs and health. Nothing here reads the wall clock.
 
+Every pair's candles are of one base timeframe, the model's (`candle_s` seconds, 1m by default),
+fixed when the engine starts: a model of another base promoted while it runs is refused.
+
 One worker per pair owns that pair's state, so a slow step on one pair never reorders another's
 events; a full queue makes the data client wait (back-pressure, never a dropped trade). In
 `lockstep` (backtests) each event is handled to the end before the next one is taken, so the
@@ -57,7 +60,7 @@ from helios_live.kernel.supervisor import Supervisor
 from helios_live.kernel.timers import Timers
 from helios_live.ledger import Ledger, Outcome, PredictionRecord
 from helios_live.ledger.writer import LedgerWriter, Stored
-from helios_live.models.inference import Batcher, Predictor
+from helios_live.models.inference import Batcher, Predictor, SameBaseRegistry
 from helios_live.models.registry import Registry
 from helios_live.settings import HeliosSettings
 from helios_live.trading.desk import Desk
@@ -94,7 +97,9 @@ class Kernel(Timers):
         self.ops_clock = ops_clock or clock
         self.approval = approval or PassThroughApproval()
         self.lockstep = lockstep
-        self.models = ModelWatch(registry, model_version, self.record)
+        self.candle_s = STEP  # seconds of the pairs' base candle: the model's, set at each start
+        served = SameBaseRegistry(registry, lambda: self.candle_s if self.status == "RUNNING" else None)
+        self.models = ModelWatch(served, model_version, self.record)
         self.health_timer = health
         self.follows_data = isinstance(clock, TestClock)
         self.pairs: tuple[str, ...] = settings.live.pairs
@@ -142,9 +147,10 @@ class Kernel(Timers):
         self.fitter.prepare()
         await self._reload_model()
         window = self.predictor.window if self.predictor else self.settings.model.window
+        self.candle_s = self.predictor.step if self.predictor else STEP
         grace = self.settings.live.close_grace_s
         config = self.settings.guard.config()
-        self.states = {p: PairState(p, grace, window, config) for p in self.pairs}
+        self.states = {p: PairState(p, grace, window, config, self.candle_s) for p in self.pairs}
         for position in self.desk.account.positions.values():
             self._opened(position)
             mark = self.desk.account.marks.get(position.pair, position.entry_price)
@@ -394,10 +400,10 @@ class Kernel(Timers):
         if state.fit is not None:
             await self.refits.install(state)
         window = state.fold(bar)
-        state.guard.on_candle(bar.ts + STEP, bar.close)
-        self.desk.trader.vol[state.pair].on_bar(bar)
+        close = bar.ts + state.step
+        state.guard.on_candle(close, bar.close)
+        self.desk.trader.vol[state.pair].on_bar(bar, state.step)
         predictor = self.predictor
-        close = bar.ts + STEP
         if predictor is not None:
             due = state.outcomes(bar, predictor.label)
             if due:

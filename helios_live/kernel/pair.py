@@ -1,6 +1,7 @@
 """One pair's state in the kernel: candle builder, streaming features, the model's input window,
 the predictions waiting for their outcome, a volatility fit in flight, and the catch-up state
-after a (re)connect."""
+after a (re)connect. Its candles are `step` seconds long: the base timeframe of the model
+(1m by default)."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from helios_core.labels import LookaheadConfig, lookahead_outcome
 from helios_core.market import Book, PairEvent
 from helios_core.risk.garch import VolModel
 from helios_core.risk.price_guard import GuardConfig, PriceGuard
+from helios_core.timeframes import Timeframe
 from helios_live.clock import TestClock
 from helios_live.ledger.writer import Settled, Stored
 
@@ -46,8 +48,8 @@ class Pending:
 
 @dataclass
 class Catchup:
-    """A pair is catching up from `resume_from` (None: from its warm-up) until `cut`, the first
-    minute it has seen whole on the stream; events after the cut wait in `buffer`."""
+    """A pair is catching up from `resume_from` (None: from its warm-up) until `cut`, the start
+    of the first candle it has seen whole on the stream; events after the cut wait in `buffer`."""
 
     resume_from: float | None = None
     cut: float | None = None
@@ -63,11 +65,14 @@ class Fit:
 
 
 class PairState:
-    def __init__(self, pair: str, grace_s: float, window: int, guard: GuardConfig | None = None) -> None:
+    def __init__(
+        self, pair: str, grace_s: float, window: int, guard: GuardConfig | None = None, step: int = STEP
+    ) -> None:
         self.pair = pair
+        self.step = step  # seconds of one base candle
         self.guard: PriceGuard[PairEvent] = PriceGuard(guard or GuardConfig())
-        self.builder = CandleBuilder(grace_s)
-        self.features = StreamingFeatures(TIMEFRAMES)
+        self.builder = CandleBuilder(grace_s, step)
+        self.features = StreamingFeatures(TIMEFRAMES, str(Timeframe.from_seconds(step)))
         self.window: deque[tuple[np.ndarray, np.ndarray]] = deque(maxlen=window)
         self.last_ts: int | None = None
         self.pending: deque[Pending] = deque()
@@ -92,7 +97,7 @@ class PairState:
     @property
     def last_close(self) -> int | None:
         """When the pair's last candle closed (epoch seconds); None before the first."""
-        return self.last_ts + STEP if self.last_ts is not None else None
+        return self.last_ts + self.step if self.last_ts is not None else None
 
     def candle_age(self, now: float) -> float | None:
         """Seconds from the last candle's close to `now`; None before the first, or without a time."""
@@ -120,7 +125,7 @@ class PairState:
         values = np.asarray(self.features.update(bar), dtype=np.float32).reshape(len(TIMEFRAMES), BLOCK)
         valid = np.isfinite(values)
         values[~valid] = 0.0
-        if self.last_ts is not None and bar.ts != self.last_ts + STEP:
+        if self.last_ts is not None and bar.ts != self.last_ts + self.step:
             self.window.clear()  # training windows never span a gap either
         self.window.append((values, valid.astype(np.float32)))
         self.last_ts = bar.ts
@@ -135,7 +140,7 @@ class PairState:
         order, so a horizon that ended earlier ended on a missing candle: that prediction keeps
         no outcome (null, as a label is in training)."""
         out: list[Settled] = []
-        now = bar.ts + STEP
+        now = bar.ts + self.step
         pending = self.pending
         while pending and pending[0].due <= now:
             item = pending.popleft()

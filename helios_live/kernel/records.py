@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from helios_core.bars import STEP
 from helios_core.decision import Context, Verdict
 from helios_core.features.spec import FEATURE_SET_VERSION
 from helios_core.features.streaming import Bar
@@ -14,8 +13,9 @@ from helios_live.models.inference import Predictor
 
 
 def decision_record(bar: Bar, predictor: Predictor, context: Context, verdicts: list[Verdict]) -> PredictionRecord:
-    """The decision on `bar` with everything its steps left on `context`."""
-    prediction, close = context.prediction, bar.ts + STEP
+    """The decision on `bar` (a candle of the model's base timeframe) with everything its steps
+    left on `context`."""
+    prediction, close = context.prediction, bar.ts + predictor.step
     return PredictionRecord(
         pair=context.pair,
         candle_ts=as_datetime(bar.ts),

@@ -14,7 +14,6 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any, Protocol
 
-from helios_core.bars import STEP
 from helios_core.market import PairEvent, Tick
 from helios_live.clock import Clock, TimeEvent
 from helios_live.data.client import DataClient
@@ -27,6 +26,10 @@ from helios_live.ledger.writer import LedgerWriter
 from helios_live.models.inference import Predictor
 from helios_live.settings import HeliosSettings
 from helios_live.trading.desk import Desk
+
+# Every minute whatever the base timeframe: a 5m candle ends on a minute, so it closes on the
+# tick at its end plus the grace, as a 1m one does; time-outs keep a minute's resolution.
+CLOSE_EVERY_S = 60
 
 
 class Scheduled(Protocol):
@@ -99,7 +102,7 @@ class Timers:
         if self._timers_set:
             return
         self._timers_set = True
-        _every(self, self.clock, "candle-close", STEP, self._tick_all, offset=self.settings.live.close_grace_s)
+        _every(self, self.clock, "candle-close", CLOSE_EVERY_S, self._tick_all, offset=self.settings.live.close_grace_s)
         _every(self, self.clock, "snapshot", self.settings.portfolio.snapshot_s, self._snapshot)
         if self.ops_clock is self.clock:
             Timers._set_ops_timers(self)

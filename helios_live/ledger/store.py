@@ -327,6 +327,31 @@ class Ledger:
         with self._begin() as connection:
             return trading.open_positions(connection)
 
+    def closed_positions(self) -> list[Position]:
+        """Every closed position, in the order they closed."""
+        with self._begin() as connection:
+            return trading.closed_positions(connection)
+
+    def equity_curve(self) -> list[tuple[datetime, float]]:
+        """(time, equity) of every portfolio snapshot, in time order."""
+        query = select(PortfolioSnapshotRow.at, PortfolioSnapshotRow.equity).order_by(
+            PortfolioSnapshotRow.at, PortfolioSnapshotRow.id
+        )
+        with self._begin() as connection:
+            return [(r[0], float(r[1])) for r in connection.execute(query)]
+
+    def scored(self) -> list[tuple[str, datetime, str, float, bool]]:
+        """(pair, candle open time, prediction, confidence, correct) of every prediction whose
+        outcome is known, in candle order: what a calibration is measured on."""
+        p = PredictionRow
+        query = (
+            select(p.pair, p.candle_ts, p.prediction, p.confidence, p.correct)
+            .where(p.correct.is_not(None))
+            .order_by(p.candle_ts, p.pair, p.id)
+        )
+        with self._begin() as connection:
+            return [(r[0], r[1], r[2], r[3], bool(r[4])) for r in connection.execute(query)]
+
     def account(self) -> dict[str, float]:
         """`realised` P&L of closed positions (net of fees), `open_entry_fees`, `closed` count."""
         with self._begin() as connection:

@@ -225,6 +225,13 @@ def open_positions(connection: Connection) -> list[Position]:
     return [_position(row._mapping) for row in connection.execute(query)]
 
 
+def closed_positions(connection: Connection) -> list[Position]:
+    """Every closed position, in the order they closed (a backtest's trades)."""
+    columns = [_table("positions").c[f.name] for f in fields(Position)]
+    query = select(*columns).where(PositionRow.status != OPEN).order_by(PositionRow.closed_at, PositionRow.id)
+    return [_position(row._mapping) for row in connection.execute(query)]
+
+
 def _position(row: Any) -> Position:
     reason = row["close_reason"]
     return Position(

@@ -1,15 +1,17 @@
 """ONNX inference on the ACTIVE registry bundle: onnxruntime only, no torch.
 
 A bundle is served only if its hash verifies (`Registry.get`) and it was trained on this
-code's feature set. Features that were never valid in the bundle's training data are
-masked here too, so the model sees live what it saw in training (book features, for one,
-exist live but not in the lake yet).
+code's feature set. Features that were never valid in the bundle's training data are masked
+here too, so the model sees live what it saw in training (book features, for one, exist live
+but not in the lake yet). Its base timeframe (`base_timeframe` in `bundle.json`; 1m for
+bundles from before it was recorded) is the candle the kernel decides on.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -18,9 +20,11 @@ import onnxruntime as ort
 from helios_core.decision import Prediction
 from helios_core.features.spec import BLOCK, FEATURE_SET_VERSION, TIMEFRAMES, vector_names
 from helios_core.labels import Label, LookaheadConfig
+from helios_core.timeframes import Timeframe
 from helios_live.models.registry import Bundle, Registry, RegistryError
 
 LABELS = tuple(label.name for label in Label)  # index order of the probabilities output
+DEFAULT_BASE = "1m"
 
 
 def providers() -> list[str]:
@@ -44,6 +48,8 @@ class Predictor:
             raise RegistryError(f"model {bundle.version} expects timeframes {meta.get('timeframes')}, not {TIMEFRAMES}")
         self.bundle = bundle
         self.version = bundle.version
+        self.base_timeframe = base_timeframe(bundle)
+        self.step = Timeframe.parse(self.base_timeframe).seconds  # seconds of one base candle
         self.window = int(meta["window"])
         label = meta["label"]
         self.label = LookaheadConfig(
@@ -122,6 +128,39 @@ def _trained_valid(meta: dict[str, Any]) -> np.ndarray:
         if not coverage.get(name, 0.0):
             valid[i // BLOCK, 0, i % BLOCK] = False
     return valid
+
+
+def base_timeframe(bundle: Bundle) -> str:
+    """The timeframe of the candles `bundle` was trained to decide on: one of the vector's."""
+    base = str(bundle.meta.get("base_timeframe", DEFAULT_BASE))
+    if base not in TIMEFRAMES:
+        raise RegistryError(f"model {bundle.version} has base timeframe {base!r}, not one of {TIMEFRAMES}")
+    return base
+
+
+class SameBaseRegistry(Registry):
+    """A view of `registry` for a running kernel to load models from: a bundle of another base
+    timeframe than its pairs' candles (`step()` seconds; None: any, before the pairs have one)
+    is refused like an incompatible one. The pairs' candles, features and windows are of one
+    base; a model of another would be fed candles it was not trained on. What it reads, it
+    reads through `registry`."""
+
+    def __init__(self, registry: Registry, step: Callable[[], int | None]) -> None:
+        super().__init__(registry.root)
+        self._registry, self._step = registry, step
+
+    def active(self) -> str | None:
+        return self._registry.active()
+
+    def get(self, version: str) -> Bundle:
+        bundle = self._registry.get(version)
+        step, base = self._step(), base_timeframe(bundle)
+        if step is not None and Timeframe.parse(base).seconds != step:
+            raise RegistryError(
+                f"model {version} decides on {base} candles; this engine's pairs run on "
+                f"{Timeframe(step)} candles: refusing to serve it (restart the service to change it)"
+            )
+        return bundle
 
 
 def load(registry: Registry, version: str) -> Predictor:

@@ -22,6 +22,7 @@ from typing import Any
 
 from helios_core.errors import HeliosError
 from helios_core.market import Book
+from helios_core.risk.limits import Exposure
 from helios_core.timeframes import as_datetime
 from helios_core.trading.account import Account, PortfolioSnapshot
 from helios_core.trading.enums import CloseReason, OrderPurpose, OrderStatus, PositionSide, PositionStatus, TradingMode
@@ -50,7 +51,9 @@ class PositionError(HeliosError):
 class _Opening:
     """What an opening order becomes once filled: a position with these parameters."""
 
+    pair: str
     side: PositionSide
+    margin: float
     leverage: float
     stop_loss_pct: float
     take_profit_pct: float
@@ -160,8 +163,17 @@ class Desk:
             f"{key}-O", key, pair, side.entry, OrderPurpose.OPEN, margin * leverage / reference, self.mode,
             as_datetime(now), leverage,
         )  # fmt: skip
-        self._openings[intent.client_order_id] = _Opening(side, leverage, stop_loss_pct, take_profit_pct, decision)
+        opening = _Opening(pair, side, margin, leverage, stop_loss_pct, take_profit_pct, decision)
+        self._openings[intent.client_order_id] = opening
         return await self._submit(client, intent)
+
+    def pending_exposures(self, sectors: dict[str, str]) -> tuple[Exposure, ...]:
+        """Openings a venue holds and has not filled yet (a backtest's orders wait for the next
+        candle): the portfolio limits count them as if open, or two pairs deciding at one close
+        could together pass a limit each passes alone."""
+        return tuple(
+            Exposure(o.pair, sectors.get(o.pair, "crypto"), o.margin, o.leverage) for o in self._openings.values()
+        )
 
     def _opened(self, order: Order, opening: _Opening) -> Execution | str:
         if order.filled_quantity <= 0:

@@ -3,6 +3,8 @@ execution. Each returns a verdict and leaves what it produced on the context."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from helios_core.decision import Approved, Context, Denied, Verdict
 from helios_core.risk.assessment import LimitCheck, RiskAssessment
 from helios_core.risk.limits import Proposal, check
@@ -62,7 +64,9 @@ class Guard:
             sizing.fraction * trader.account.equity,
             sizing.leverage,
         )
-        violations, metrics = check(trader.config.limits, trader.account.view(sectors), proposal, trader.correlation)
+        view = trader.account.view(sectors)
+        view = replace(view, open=view.open + self.desk.pending_exposures(sectors))
+        violations, metrics = check(trader.config.limits, view, proposal, trader.correlation)
         context.check = LimitCheck(not violations, tuple(violations), metrics)
         if violations:
             return Denied(self.name, "; ".join(violations))

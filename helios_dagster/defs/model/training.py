@@ -19,15 +19,17 @@ from helios_core.features.batch import block_features
 from helios_core.features.leakage import lookahead_check, recursive_check, sample_positions
 from helios_core.features.spec import FEATURE_SET_VERSION, TIMEFRAMES, max_warmup, vector_names
 from helios_core.timeframes import Timeframe
-from helios_dagster.ml.data import Samples, TrainingError, build_samples
+from helios_dagster.ml.data import Samples, Split, TrainingError, build_samples
 from helios_dagster.ml.export import PARITY_TOLERANCE, export_onnx, parity
 from helios_dagster.ml.model import PRESETS, HeliosNet, parameter_count
 from helios_dagster.ml.train import TrainConfig, TrainResult, train
-from helios_live.data.lake import Lake
+from helios_live.data.lake import Lake, PartitionFile
 from helios_live.models.registry import Bundle, Registry, discard
 from helios_live.settings import HeliosSettings
 
 DATASET = "training_dataset"
+CANDIDATE = "candidate"
+WALK_FORWARD = "walk-forward"
 PARITY_SAMPLES = 1000
 
 
@@ -44,10 +46,12 @@ def horizon(settings: HeliosSettings) -> pd.Timedelta:
     return pd.Timedelta(seconds=Timeframe.parse(settings.label.timeframe).seconds * settings.label.candles)
 
 
-def load_dataset(store: Lake, settings: HeliosSettings) -> tuple[list[pd.DataFrame], str, tuple[date, date]]:
-    """The last `train_days` of training_dataset for the training pairs, which must share a base
-    timeframe; without HELIOS_TRAIN_PAIRS, every pair of the finest base timeframe in the lake.
-    Returns (frames, base timeframe, (first day, last day))."""
+Window = tuple[date, date]
+
+
+def dataset_files(store: Lake, settings: HeliosSettings) -> tuple[list[PartitionFile], str]:
+    """The training pairs' training_dataset files and their shared base timeframe; without
+    HELIOS_TRAIN_PAIRS, every pair of the finest base timeframe in the lake."""
     files = [f for f in store.files(DATASET) if not settings.train.pairs or f.pair in settings.train.pairs]
     if not files:
         raise TrainingError("no training_dataset in the lake for the training pairs: materialise it first")
@@ -57,11 +61,24 @@ def load_dataset(store: Lake, settings: HeliosSettings) -> tuple[list[pd.DataFra
     bases = {f.timeframe for f in files}
     if len(bases) > 1:
         raise TrainingError(f"training pairs mix base timeframes {sorted(bases)}; set HELIOS_TRAIN_PAIRS to one kind")
-    last = max(f.day for f in files)
-    first = last - timedelta(days=settings.train.days - 1)
+    return files, bases.pop()
+
+
+def load_dataset(
+    store: Lake, settings: HeliosSettings, window: Window | None = None
+) -> tuple[list[pd.DataFrame], str, Window]:
+    """The days `window` (first, last, inclusive) of training_dataset for the training pairs;
+    by default the last HELIOS_TRAIN_DAYS. Returns (frames, base timeframe, window)."""
+    files, base = dataset_files(store, settings)
+    if window is None:
+        last = max(f.day for f in files)
+        window = (last - timedelta(days=settings.train.days - 1), last)
+    first, last = window
+    if last < first:
+        raise TrainingError(f"the training window ends ({last}) before it starts ({first})")
     frames = []
     for pair in sorted({f.pair for f in files}):
-        days = sorted((f for f in files if f.pair == pair and f.day >= first), key=lambda f: f.day)
+        days = sorted((f for f in files if f.pair == pair and first <= f.day <= last), key=lambda f: f.day)
         if not days:
             continue
         versions = {store.meta(DATASET, pair, f.timeframe, f.day).get("feature_set_version") for f in days}
@@ -70,10 +87,12 @@ def load_dataset(store: Lake, settings: HeliosSettings) -> tuple[list[pd.DataFra
         frame = pd.concat([pd.read_parquet(f.path) for f in days], ignore_index=True)
         frame.attrs["feature_set_version"] = versions.pop()
         frames.append(frame)
-    return frames, bases.pop(), (first, last)
+    if not frames:
+        raise TrainingError(f"no training_dataset rows for the training pairs in {first} .. {last}")
+    return frames, base, window
 
 
-def leakage_passed(store: Lake, pairs: list[str], base: str, window: tuple[date, date]) -> dict[str, Any]:
+def leakage_passed(store: Lake, pairs: list[str], base: str, window: Window) -> dict[str, Any]:
     """Re-run both leakage checks on the candles the dataset came from (10 times per pair)."""
     tf = Timeframe.parse(base)
     compute = partial(block_features, timeframe=tf)
@@ -100,9 +119,19 @@ def code_revision() -> str:
     return out.stdout.strip() or "unknown"
 
 
-def train_and_register(settings: HeliosSettings, store: Lake, registry: Registry, log: Callable[[str], None]) -> Bundle:
-    """Train a candidate, export and check it, and register the bundle (it is not promoted here)."""
-    frames, base, window = load_dataset(store, settings)
+def train_and_register(
+    settings: HeliosSettings,
+    store: Lake,
+    registry: Registry,
+    log: Callable[[str], None],
+    *,
+    window: Window | None = None,
+    role: str = CANDIDATE,
+    extra: dict[str, Any] | None = None,
+) -> Bundle:
+    """Train a model on the days `window` of the dataset (default: the last HELIOS_TRAIN_DAYS),
+    export and check it, and register the bundle with its `role` (it is not promoted here)."""
+    frames, base, window = load_dataset(store, settings, window)
     pairs = [str(f["pair"].iloc[0]) for f in frames if len(f)]
     config = config_from(settings)
     samples = build_samples(frames, config.window, pd.Timedelta(Timeframe.parse(base).duration))
@@ -118,11 +147,31 @@ def train_and_register(settings: HeliosSettings, store: Lake, registry: Registry
         verdict = "passed" if leakage["passed"] else "FAILED"
         log(f"ONNX parity {difference:.2e} (limit {PARITY_TOLERANCE:g}); leakage checks {verdict}")
         meta = bundle_meta(settings, config, result, base, pairs, window, difference, leakage)
+        meta["role"] = role
+        meta["periods"] = split_periods(samples, result.split)
         meta["feature_coverage"] = feature_coverage(samples)
+        meta.update(extra or {})
         return registry.register(staged, meta)
     except BaseException:
         discard(staged)
         raise
+
+
+def split_periods(samples: Samples, split: Split) -> dict[str, list[str]]:
+    """The decision times (UTC, ISO) of the first and last sample of each part of the split."""
+    out = {}
+    for name, which in (("train", split.train), ("validation", split.validation), ("test", split.test)):
+        if len(which):
+            times = samples.t[which]
+            out[name] = [_iso(times.min()), _iso(times.max())]
+    return out
+
+
+def training_identity(meta: dict[str, Any]) -> dict[str, Any]:
+    """What makes two bundles trained the same way (on different days): walk-forward evidence
+    speaks for a candidate only when these agree."""
+    keys = ("preset", "window", "base_timeframe", "pairs", "label", "feature_set_version", "train_config")
+    return {k: meta.get(k) for k in keys}
 
 
 def feature_coverage(samples: Samples) -> dict[str, float]:
@@ -138,7 +187,7 @@ def bundle_meta(
     result: TrainResult,
     base: str,
     pairs: list[str],
-    window: tuple[date, date],
+    window: Window,
     difference: float,
     leakage: dict[str, Any],
 ) -> dict[str, Any]:
@@ -157,6 +206,7 @@ def bundle_meta(
         "parameters": parameter_count(result.net),
         "base_timeframe": base,
         "pairs": pairs,
+        "train_config": {"max_epochs": config.max_epochs, "folds": config.folds, "seed": config.seed},
         "label": {
             "timeframe": settings.label.timeframe,
             "candles": settings.label.candles,
@@ -180,28 +230,18 @@ def recheck_parity(bundle: Bundle, settings: HeliosSettings, store: Lake) -> flo
     meta = bundle.meta
     net = HeliosNet(PRESETS[meta["preset"]])
     net.load_state_dict(torch.load(bundle.path / "model.pt", weights_only=True))
-    frames, base, _ = load_dataset(store, settings)
+    trained = meta["training_window"]
+    window = (date.fromisoformat(trained["first_day"]), date.fromisoformat(trained["last_day"]))
+    frames, base, _ = load_dataset(store, settings, window)
     samples: Samples = build_samples(frames, int(meta["window"]), pd.Timedelta(Timeframe.parse(base).duration))
     which = np.arange(max(0, len(samples) - PARITY_SAMPLES), len(samples))
     return parity(net, bundle.model_path, samples, which)
 
 
-def gate(bundle: Bundle, settings: HeliosSettings) -> list[str]:
-    """Reasons the bundle may not become ACTIVE; empty when it may."""
-    reasons = []
-    checks = bundle.meta.get("checks", {})
-    for name in ("onnx_parity", "leakage"):
-        if not checks.get(name):
-            reasons.append(f"{name} check failed")
-    test = bundle.meta.get("metrics", {}).get("test", {}).get("model", {})
-    accuracy, ece = float(test.get("balanced_accuracy", 0.0)), float(test.get("ece", 1.0))
-    if accuracy < settings.gate.min_balanced_accuracy:
-        reasons.append(f"balanced accuracy {accuracy:.3f} < {settings.gate.min_balanced_accuracy}")
-    if ece > settings.gate.max_ece:
-        reasons.append(f"ECE {ece:.3f} > {settings.gate.max_ece}")
-    return reasons
-
-
 def _ensure(path: Path) -> Path:
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def _iso(t: np.datetime64) -> str:
+    return str(pd.Timestamp(t).tz_localize("UTC").isoformat())
