@@ -41,6 +41,8 @@ def test_definitions_load_with_assets_checks_job_and_schedule(helios_env: Path) 
         "labels",
         "training_dataset",
         "model_candidate",
+        "walk_forward",
+        "candidate_backtest",
         "active_model",
     }
     checks = {k.name for k in defs.resolve_asset_graph().asset_check_keys}
