@@ -57,6 +57,7 @@ def test_the_train_job_registers_checks_backtests_and_gates_a_model(
     folds = [registry.get(v) for v in registry.versions() if v != version]
     meta = registry.get(version).meta
     assert meta["role"] == "candidate" and meta["feature_set_version"] == "1.0.0" and meta["window"] == 8
+    assert meta["preset"] == "small"
     assert meta["checks"] == {"onnx_parity": True, "leakage": True}
     assert meta["parity"]["max_abs_difference"] <= 1e-5
     assert set(meta["metrics"]["test"]["baselines"]) == {"majority", "logistic_regression"}
