@@ -11,7 +11,7 @@ leave it on the context for the steps after them and for the ledger. A step may 
 from __future__ import annotations
 
 import inspect
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -118,12 +118,17 @@ class Gate:
         return Approved(self.name, "trading enabled")
 
 
-async def run_chain(steps: Sequence[Step], context: Context) -> list[Verdict]:
-    """Every verdict up to and including the first denial."""
+async def run_chain(
+    steps: Sequence[Step], context: Context, done: Callable[[str], None] | None = None
+) -> list[Verdict]:
+    """Every verdict up to and including the first denial. `done(name)` is called as each step
+    returns (an async one once awaited): the caller's stopwatch times the steps; this reads no clock."""
     verdicts: list[Verdict] = [Approved("prediction", f"{context.prediction.label} by {context.model_version}")]
     for step in steps:
         result = step(context)
         verdict = await result if inspect.isawaitable(result) else result
+        if done is not None:
+            done(step.name)
         verdicts.append(verdict)
         if isinstance(verdict, Denied):
             break

@@ -167,21 +167,14 @@ def _sharpe(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.2f}"
 
 
-def _latency(latency: dict[str, Any]) -> str:
-    if not latency["samples"]:
-        return "not measured (no decision came from a message)"
-    return f"p50 {latency['p50']:.1f} ms, p99 {latency['p99']:.1f} ms"
-
-
 def _print_live(metrics: dict[str, Any]) -> None:
     if not metrics:
         return
-    latency = metrics["decision_latency_ms"]
     rejected = sum(metrics["messages"]["rejected"].values())
     typer.echo(
         f"  {metrics['predictions']} predictions on {metrics['candles']} candles ({metrics['backfilled_candles']} of"
-        f" them warm-up from the lake or REST); {metrics['stream']['messages']} messages, {rejected} rejected;"
-        f" close -> stored prediction {_latency(latency)}"
+        f" them warm-up from the lake or REST); {metrics['stream']['messages']} messages, {rejected} rejected"
+        " (the latency of live decisions, apart from catch-up ones, is above)"
     )
     steps = ", ".join(f"{k} {v}" for k, v in sorted(metrics["verdicts"].items()))
     typer.echo(f"  decision steps: {steps}")

@@ -116,6 +116,8 @@ async def live_demo(settings: HeliosSettings, echo: Callable[[str], None], hours
                 echo(f"  emergency stop at the end of the replay: {stopped['message']}")
                 metrics: dict[str, Any] = (await client.get("/api/autonomous-engine/metrics")).json()
                 metrics["trading"] = await _trading(client)
+            for line in latency_lines(metrics):
+                echo(line)
         finally:
             server.should_exit = True
             await serving
@@ -153,6 +155,33 @@ async def _print_events(
     await asyncio.sleep(0.5)  # the last candle closes after its grace period
 
 
+def latency_lines(metrics: dict[str, Any]) -> list[str]:
+    """The engine's latency, closing message -> stored prediction, in plain words: the live
+    decisions' figure, and apart from it the decisions whose message waited for the pair's
+    catch-up (the warm-up's backfill at the start, or a reconnect's), which count that wait."""
+    live, catchup = metrics["decision_latency_ms"], metrics["catchup_latency_ms"]
+    if live["samples"]:
+        lines = [
+            f"  latency of live decisions, closing message -> stored prediction: p50 {live['p50']:.1f} ms,"
+            f" p99 {live['p99']:.1f} ms over {_decisions(live['decisions'])}"
+        ]
+    else:
+        lines = ["  latency of live decisions: none measured (no live decision came from a message)"]
+    if catchup["decisions"]:
+        lines.append(
+            f"  not counted in it: {_decisions(catchup['decisions'])} on candles whose messages arrived while the"
+            f" engine was catching up (backfilling its warm-up, or a hole after a reconnect) and waited for it:"
+            f" p50 {catchup['p50']:.0f} ms, p99 {catchup['p99']:.0f} ms, that wait included"
+        )
+    else:
+        lines.append("  no decision waited for a catch-up")
+    return lines
+
+
+def _decisions(n: int) -> str:
+    return f"{n} decision" if n == 1 else f"{n} decisions"
+
+
 def _line(event: dict[str, Any]) -> str:
     p = event["probabilities"]
     verdict = event["steps"][-1]
@@ -182,8 +211,7 @@ async def _trading(client: httpx.AsyncClient) -> dict[str, Any]:
     for prediction in predictions:
         last = prediction["steps"][-1]
         if not last["approved"]:
-            # "confidence 0.412 below 0.55" and "... 0.398 ..." are one reason
-            denials[f"{last['step']}: {re.sub(r'[-+]?[0-9][0-9.,]*%?x?', '#', last['reason'])}"] += 1
+            denials[denial_kind(last["step"], last["reason"])] += 1
     return {
         "portfolio": portfolio,
         "closed": len(closed),
@@ -193,6 +221,13 @@ async def _trading(client: httpx.AsyncClient) -> dict[str, Any]:
         "max_drawdown": max((s["drawdown"] for s in snapshots), default=0.0),
         "denials": dict(denials.most_common()),
     }
+
+
+def denial_kind(step: str, reason: str) -> str:
+    """A denial without its figures: "confidence 0.412 below 0.55" and "... 0.398 ..." are one
+    reason, and so is an open position whatever its key."""
+    reason = re.sub(r" \(key [^)]*\)", "", reason)
+    return f"{step}: {re.sub(r'[-+]?[0-9][0-9.,]*%?x?', '#', reason)}"
 
 
 async def _all(client: httpx.AsyncClient, path: str, **params: Any) -> list[dict[str, Any]]:

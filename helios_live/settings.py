@@ -9,6 +9,7 @@ value the component would refuse stops start-up here, naming its variable.
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import json
 import re
@@ -317,12 +318,20 @@ class GuardSettings(Group):
         return GuardConfig(self.max_jump, self.sigmas, self.confirm_ticks)
 
 
+class LedgerSettings(Group):
+    """While the database is unreachable, writes wait in a spool on local disk (docs/live.md)."""
+
+    spool_max: int = Field(default=1000, ge=0, le=1_000_000)  # decisions; 0: no spool
+    retry_s: float = Field(default=30.0, gt=0, le=LONGEST_S)
+
+
 class PortfolioSettings(Group):
     snapshot_s: float = Field(default=60.0, gt=0, le=LONGEST_S)
 
 
 GROUPS = (
     "api",
+    "ledger",
     "http",
     "valr",
     "label",
@@ -375,6 +384,7 @@ class HeliosSettings(BaseSettings):
     paper: PaperSettings = PaperSettings()
     portfolio: PortfolioSettings = PortfolioSettings()
     guard: GuardSettings = GuardSettings()
+    ledger: LedgerSettings = LedgerSettings()
 
     @model_validator(mode="before")
     @classmethod
@@ -451,6 +461,16 @@ class HeliosSettings(BaseSettings):
     @property
     def models_root(self) -> Path:
         return self.home / "models"
+
+    @property
+    def spool_path(self) -> Path:
+        """The ledger spool of this database: one file per ledger URL, so that two services
+        sharing a home never land each other's writes."""
+        from sqlalchemy.engine import make_url  # the ledger's own URL parser, only where needed
+
+        # Without its password: a rotated password must not strand what waits in the spool.
+        url = make_url(self.resolved_database_url).render_as_string(hide_password=True)
+        return self.home / "spool" / f"ledger-{hashlib.sha256(url.encode()).hexdigest()[:16]}.sqlite"
 
     def replace(self, **flat: Any) -> HeliosSettings:
         """These settings with some changed, by their flat names (`live_pairs=...`), validated again."""

@@ -25,6 +25,7 @@ from helios_live.data.lake import Lake
 from helios_live.data.recorded import Recorded, buckets
 from helios_live.kernel.kernel import Kernel
 from helios_live.ledger import Ledger
+from helios_live.ledger.spool import Spool
 from helios_live.models.registry import Registry
 from helios_live.settings import HeliosSettings
 from tests.conftest import REPO, sample
@@ -130,6 +131,7 @@ def in_process(
     recorded: Recorded | None = None,
     clock: Clock | None = None,
     lockstep: bool = True,
+    spool: Spool | None = None,
 ) -> Kernel:
     """The kernel with a migrated SQLite ledger, a clock that follows the events the test hands
     it, and a replay client whose history (backfills) is `recorded` (none by default)."""
@@ -137,7 +139,8 @@ def in_process(
     ledger.migrate()
     clock = clock or ExchangeClock()
     client = ReplayDataClient(recorded or Recorded(), clock, start=0.0, from_trades=settings.live.candles == "trades")
-    return Kernel(settings, ledger, Registry(settings.models_root), clock, client, lake=lake, lockstep=lockstep)
+    registry = Registry(settings.models_root)
+    return Kernel(settings, ledger, registry, clock, client, lake=lake, lockstep=lockstep, spool=spool)
 
 
 async def feed(kernel: Kernel, events: list[DataEvent]) -> None:
@@ -150,7 +153,7 @@ BTC = "BTC-PERP_1m_2021-12-31_2022-02-01.parquet"
 HISTORY = 1200  # 20 hours in the lake: 240 five-minute returns for the volatility model
 
 
-def trading_kernel(home: Path, **overrides: Any) -> tuple[Kernel, list[Bucket]]:
+def trading_kernel(home: Path, spool: Spool | None = None, **overrides: Any) -> tuple[Kernel, list[Bucket]]:
     """A BTC-PERP kernel with 20 hours in its lake and a model that leans BUY, and the two
     hours after that as buckets to replay."""
     candles = sample(BTC).head(HISTORY + 120)
@@ -160,7 +163,9 @@ def trading_kernel(home: Path, **overrides: Any) -> tuple[Kernel, list[Bucket]]:
         lake.write("candles", "BTCPERP", "1m", day, frame.reset_index(drop=True), {})
     settings = live_settings(home, **overrides)
     make_bundle(settings.models_root, lean=0)
-    return in_process(settings, lake=lake), buckets("BTCPERP", candles.iloc[HISTORY:].reset_index(drop=True))
+    return in_process(settings, lake=lake, spool=spool), buckets(
+        "BTCPERP", candles.iloc[HISTORY:].reset_index(drop=True)
+    )
 
 
 async def start_trading(kernel: Kernel, live: list[Bucket], minutes: int) -> None:

@@ -12,6 +12,9 @@ from __future__ import annotations
 from helios_core.features.streaming import NAN, Bar
 from helios_core.timeframes import Timeframe
 
+_new_bar = tuple.__new__
+_UNKNOWN_AT_CLOSE = (NAN,) * 5  # book_bid, book_ask, book_bid_qty, book_ask_qty, ref_close
+
 
 class BarAggregator:
     """Folds `source` bars into `target` bars; `add` returns the bars it closed."""
@@ -25,25 +28,29 @@ class BarAggregator:
         self.last: Bar | None = None
 
     def add(self, bar: Bar) -> list[Bar]:
+        ts = bar.ts
         if self.first_ts is None:
-            self.first_ts = bar.ts
-        bucket = bar.ts - bar.ts % self.target
+            self.first_ts = ts
+        bucket = ts - ts % self.target
+        cur = self.current
         closed = []
-        if self.current is not None and bucket != self.current[0]:
-            closed.extend(self._emit())
-        if self.current is None:
+        if cur is not None and bucket != cur[0]:
+            closed = self._emit()
+            cur = None
+        if cur is None:
             self.current = [bucket, bar.open, bar.high, bar.low, bar.close, bar.volume, bar.trade_count, bar.buy_volume]
-        else:
-            cur = self.current
-            cur[2] = max(cur[2], bar.high)
-            cur[3] = min(cur[3], bar.low)
+        else:  # the comparisons `max` and `min` make, NaN included, without their calls
+            if bar.high > cur[2]:
+                cur[2] = bar.high
+            if bar.low < cur[3]:
+                cur[3] = bar.low
             cur[4] = bar.close
             cur[5] += bar.volume
             cur[6] += bar.trade_count  # NaN stays NaN: one unknown part makes the sum unknown
             cur[7] += bar.buy_volume
         self.last = bar
-        if bar.ts + self.source == bucket + self.target:
-            closed.extend(self._emit())
+        if ts + self.source == bucket + self.target:
+            closed += self._emit()
         return closed
 
     def close_until(self, now_ts: int) -> list[Bar]:
@@ -61,20 +68,5 @@ class BarAggregator:
         if self.first_ts is not None and start < self.first_ts:
             return []  # the stream began inside this bucket: its open is unknown
         at_close = last.ts + self.source == start + self.target
-        return [
-            Bar(
-                start,
-                cur[1],
-                cur[2],
-                cur[3],
-                cur[4],
-                cur[5],
-                cur[6],
-                cur[7],
-                *(
-                    (last.book_bid, last.book_ask, last.book_bid_qty, last.book_ask_qty, last.ref_close)
-                    if at_close
-                    else (NAN,) * 5
-                ),
-            )
-        ]
+        # tuple.__new__ skips the NamedTuple constructor's Python frame: 8 fields + 5 = all 13
+        return [_new_bar(Bar, (start, *cur[1:], *(last[8:] if at_close else _UNKNOWN_AT_CLOSE)))]

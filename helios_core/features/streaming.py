@@ -4,13 +4,15 @@ Plain-Python arithmetic on a few running sums, ring buffers and monotonic deques
 history is re-scanned. Running sums are re-summed exactly (`math.fsum`) once per window
 length, so rounding cannot accumulate: that keeps this within 1e-9 of the batch
 implementation for any length of stream. A missing candle (a gap) resets the block, as a
-new segment starts in the batch implementation.
+new segment starts in the batch implementation. The block's state lives in the locals of a
+generator (`_block_stream`), the cheapest state CPython has, for the live latency budget.
 """
 
 from __future__ import annotations
 
 import math
 from collections import deque
+from collections.abc import Callable, Generator
 from typing import NamedTuple
 
 from helios_core.features.spec import WARMUPS, max_warmup
@@ -21,6 +23,8 @@ INF = float("inf")
 MAX_WARMUP = max_warmup()
 _A12, _A26, _A9, _A14, _A7 = 2 / 13, 2 / 27, 2 / 10, 1 / 14, 1 / 7
 _K12, _K26, _K9, _K14, _K7 = 1 - _A12, 1 - _A26, 1 - _A9, 1 - _A14, 1 - _A7
+# the EMA denominators keep + alpha, as pandas computes them
+_D12, _D26, _D9, _D14, _D7 = _K12 + _A12, _K26 + _A26, _K9 + _A9, _K14 + _A14, _K7 + _A7
 
 
 class Bar(NamedTuple):
@@ -41,218 +45,23 @@ class Bar(NamedTuple):
     ref_close: float = NAN
 
 
-class _Sum:
-    """Sum of the last `n` values, exact-resummed every `n` updates; NaN inside -> NaN.
+def _known_sum(values: deque[float], unknown: int) -> float:
+    """Exact sum of the known values; `unknown` counts the NaNs among `values`.
 
-    `phase` staggers the re-summing of windows of equal length, so they do not all pay
-    for it on the same candle (it shows in the latency tail).
+    `math.fsum` is correctly rounded, so leaving out the NaN filter when there is no NaN
+    (or summing nothing when all are NaN) gives the very same bits, only sooner.
     """
-
-    __slots__ = ("n", "values", "total", "unknown", "since")
-
-    def __init__(self, n: int, phase: int = 0) -> None:
-        self.n = n
-        self.values: deque[float] = deque()
-        self.total = 0.0
-        self.unknown = 0
-        self.since = phase
-
-    def push(self, x: float) -> None:
-        values = self.values
-        if len(values) == self.n:
-            old = values.popleft()
-            if old != old:
-                self.unknown -= 1
-            else:
-                self.total -= old
-        values.append(x)
-        if x != x:
-            self.unknown += 1
-        else:
-            self.total += x
-        self.since += 1
-        if self.since >= self.n:
-            self.since = 0
-            self.total = math.fsum(v for v in values if v == v)
+    if not unknown:
+        return math.fsum(values)
+    if unknown == len(values):
+        return 0.0
+    return math.fsum([x for x in values if x == x])
 
 
-class _Moments:
-    """Sum and sum of squares of the last `n` values around an anchor, re-anchored and
-    exact-resummed every `n` updates, so the variance does not cancel catastrophically."""
-
-    __slots__ = ("n", "values", "anchor", "s1", "s2", "since")
-
-    def __init__(self, n: int, phase: int = 0) -> None:
-        self.n = n
-        self.values: deque[float] = deque()
-        self.anchor = 0.0
-        self.s1 = 0.0
-        self.s2 = 0.0
-        self.since = phase
-
-    def push(self, x: float) -> None:
-        values = self.values
-        a = self.anchor
-        if len(values) == self.n:
-            d = values.popleft() - a
-            self.s1 -= d
-            self.s2 -= d * d
-        values.append(x)
-        d = x - a
-        self.s1 += d
-        self.s2 += d * d
-        self.since += 1
-        if self.since >= self.n:
-            self.since = 0
-            self.anchor = a = x
-            self.s1 = math.fsum(v - a for v in values)
-            self.s2 = math.fsum((v - a) * (v - a) for v in values)
-
-    def mean(self) -> float:
-        return self.anchor + self.s1 / len(self.values)
-
-
-class _Extreme:
-    """Max (or min) of the last `n` values with a monotonic deque: amortised O(1)."""
-
-    __slots__ = ("n", "items", "count", "is_max")
-
-    def __init__(self, n: int, is_max: bool) -> None:
-        self.n, self.is_max, self.count = n, is_max, 0
-        self.items: deque[tuple[int, float]] = deque()
-
-    def push(self, x: float) -> float:
-        items = self.items
-        if self.is_max:
-            while items and items[-1][1] <= x:
-                items.pop()
-        else:
-            while items and items[-1][1] >= x:
-                items.pop()
-        items.append((self.count, x))
-        if items[0][0] <= self.count - self.n:
-            items.popleft()
-        self.count += 1
-        return items[0][1]
-
-
-class _Window:
-    """The last `n` candles' close, return, typical price x volume, volume, trade count and
-    signed volume, with their running sums in one place (one call per candle, not six).
-
-    Close and volume are summed around an anchor so their variances do not cancel; every
-    `n` candles the anchors move to the newest values and all sums are re-summed exactly.
-    Returns, trade counts and signed volumes may be unknown (NaN): those are counted and the
-    sums that need them report unknown until the NaN has left the window.
-    """
-
-    __slots__ = (
-        "n",
-        "rows",
-        "since",
-        "ca",
-        "c1",
-        "c2",
-        "r1",
-        "r2",
-        "r_unknown",
-        "tpv",
-        "va",
-        "v1",
-        "v2",
-        "k1",
-        "k_unknown",
-        "s1",
-        "s_unknown",
-    )
-
-    def __init__(self, n: int) -> None:
-        self.n = n
-        self.rows: deque[tuple[float, float, float, float, float, float]] = deque()
-        self.since = 0
-        self.ca = self.c1 = self.c2 = self.r1 = self.r2 = self.tpv = self.va = self.v1 = self.v2 = 0.0
-        self.k1 = self.s1 = 0.0
-        self.r_unknown = self.k_unknown = self.s_unknown = 0
-
-    def push(self, c: float, r: float, tpv: float, v: float, k: float, s: float) -> None:
-        rows = self.rows
-        if len(rows) == self.n:
-            self._drop(rows.popleft())
-        rows.append((c, r, tpv, v, k, s))
-        d = c - self.ca
-        self.c1 += d
-        self.c2 += d * d
-        if r == r:
-            self.r1 += r
-            self.r2 += r * r
-        else:
-            self.r_unknown += 1
-        self.tpv += tpv
-        d = v - self.va
-        self.v1 += d
-        self.v2 += d * d
-        if k == k:
-            self.k1 += k
-        else:
-            self.k_unknown += 1
-        if s == s:
-            self.s1 += s
-        else:
-            self.s_unknown += 1
-        self.since += 1
-        if self.since >= self.n:
-            self._resum(c, v)
-
-    def _drop(self, row: tuple[float, float, float, float, float, float]) -> None:
-        c, r, tpv, v, k, s = row
-        d = c - self.ca
-        self.c1 -= d
-        self.c2 -= d * d
-        if r == r:
-            self.r1 -= r
-            self.r2 -= r * r
-        else:
-            self.r_unknown -= 1
-        self.tpv -= tpv
-        d = v - self.va
-        self.v1 -= d
-        self.v2 -= d * d
-        if k == k:
-            self.k1 -= k
-        else:
-            self.k_unknown -= 1
-        if s == s:
-            self.s1 -= s
-        else:
-            self.s_unknown -= 1
-
-    def _resum(self, close_anchor: float, volume_anchor: float) -> None:
-        self.since = 0
-        self.ca, self.va = close_anchor, volume_anchor
-        rows = self.rows
-        dc = [row[0] - close_anchor for row in rows]
-        dv = [row[3] - volume_anchor for row in rows]
-        known_r = [row[1] for row in rows if row[1] == row[1]]
-        self.c1, self.c2 = math.fsum(dc), math.fsum(d * d for d in dc)
-        self.v1, self.v2 = math.fsum(dv), math.fsum(d * d for d in dv)
-        self.r1, self.r2 = math.fsum(known_r), math.fsum(x * x for x in known_r)
-        self.tpv = math.fsum(row[2] for row in rows)
-        self.k1 = math.fsum(row[4] for row in rows if row[4] == row[4])
-        self.s1 = math.fsum(row[5] for row in rows if row[5] == row[5])
-
-
-def _variance(s1: float, s2: float, n: int, ddof: int) -> float:
-    var = (s2 - s1 * s1 / n) / (n - ddof)
-    return var if var > 0.0 else 0.0
-
-
-def _ewm(y: float, x: float, alpha: float, keep: float) -> float:
-    """One step of pandas `ewm(alpha, adjust=False).mean()`, as pandas computes it."""
-    if y != y:
-        return x
-    if y != x:
-        return (keep * y + alpha * x) / (keep + alpha)
-    return y
+def _anchored_sums(values: deque[float], anchor: float) -> tuple[float, float]:
+    """Exact sum and sum of squares of `values` less `anchor`."""
+    deltas = [x - anchor for x in values]
+    return math.fsum(deltas), math.fsum([d * d for d in deltas])
 
 
 def _ratio(num: float, den: float) -> float:
@@ -266,119 +75,264 @@ class StreamingBlock:
 
     def __init__(self, timeframe: Timeframe) -> None:
         self.step = timeframe.seconds
-        self._reset()
+        self._send = self._start()
 
-    def _reset(self) -> None:
-        self.count = 0
-        self.last_ts: int | None = None
-        self.log_closes: deque[float] = deque(maxlen=21)
-        self.close50 = _Moments(50, phase=-25)
-        self.window20 = _Window(20)
-        self.volume5 = _Sum(5, phase=-2)
-        self.high20, self.low20 = _Extreme(20, True), _Extreme(20, False)
-        # EMA states: 12, 26, MACD signal 9, Wilder averages of gains/losses for RSI 14 and 7
-        self.ema12 = self.ema26 = self.signal9 = NAN
-        self.up14 = self.down14 = self.up7 = self.down7 = NAN
-        self.prev_close = NAN
-        self.prev_ref_close = NAN
-        self.pairs30 = _CoMoments(30)
+    def _start(self) -> Callable[[Bar], list[float]]:
+        stream = _block_stream(self.step)
+        next(stream)
+        return stream.send
 
     def update(self, bar: Bar) -> list[float]:
         """Fold in the next closed candle; return the 30 features, NaN where not valid."""
-        if self.last_ts is not None and bar.ts - self.last_ts != self.step:
-            self._reset()  # a missing candle: features must not span the gap
-        self.last_ts = bar.ts
-        self.count += 1
-        n = self.count
-        o, h, low, c, v = bar.open, bar.high, bar.low, bar.close, bar.volume
+        try:
+            return self._send(bar)
+        except Exception:
+            self._send = self._start()  # a finished generator cannot go on: start a new segment
+            raise
 
-        log_c = math.log(c)
-        logs = self.log_closes
-        logs.append(log_c)
-        ret1 = log_c - logs[-2] if n >= 2 else NAN
-        ret5 = log_c - logs[-6] if n >= 6 else NAN
-        ret20 = log_c - logs[-21] if n >= 21 else NAN
 
-        self.close50.push(c)
-        sign = NAN if ret1 != ret1 else (1.0 if ret1 > 0 else (-1.0 if ret1 < 0 else 0.0))
-        w = self.window20
-        w.push(c, ret1, (h + low + c) / 3 * v, v, bar.trade_count, sign * v)
-        self.volume5.push(v)
-        highest, lowest = self.high20.push(h), self.low20.push(low)
+def _block_stream(step: int) -> Generator[list[float], Bar, None]:
+    """The block's state as the local variables of a generator, one segment per outer loop.
 
-        self.ema12 = ema12 = _ewm(self.ema12, c, _A12, _K12)
-        self.ema26 = ema26 = _ewm(self.ema26, c, _A26, _K26)
-        macd = ema12 - ema26 if n >= 26 else NAN
-        if n >= 26:
-            self.signal9 = _ewm(self.signal9, macd, _A9, _K9)
-        signal = self.signal9 if n >= 26 else NAN
-        diff = c - self.prev_close if n >= 2 else 0.0
-        self.prev_close = c
-        up, down = (diff if diff > 0 else 0.0), (-diff if diff < 0 else 0.0)
-        self.up14, self.down14 = _ewm(self.up14, up, _A14, _K14), _ewm(self.down14, down, _A14, _K14)
-        self.up7, self.down7 = _ewm(self.up7, up, _A7, _K7), _ewm(self.down7, down, _A7, _K7)
-        rsi14, rsi7 = _rsi(self.up14, self.down14), _rsi(self.up7, self.down7)
+    One long function rather than small classes on purpose: every candle reads and writes
+    some forty running values, and locals cost a fraction of attribute accesses (this is
+    the hot path of the live kernel's 50 us budget). Each running sum takes the leaving
+    value off before the new one goes on, and is re-summed exactly (`math.fsum`; closes and
+    volumes around the newest value as the new anchor) once per window length: the sums of
+    20 (close, return, typical price x volume, volume, trade count, signed volume) every 20
+    candles, of 5 volumes at phase -2 and of 50 closes at phase -25, so they do not all pay
+    for it on the same candle.
+    """
+    bar = yield []
+    while True:  # a segment: starts on the first candle and after every missing one
+        n = last_ts = 0
+        logs: deque[float] = deque(maxlen=21)
+        closes50: deque[float] = deque()
+        anchor50 = sum50 = squares50 = 0.0
+        since50 = -25
+        volumes5: deque[float] = deque()
+        total5, unknown5, since5 = 0.0, 0, -2
+        cs: deque[float] = deque()  # the 20-candle window's columns
+        rs: deque[float] = deque()
+        r2s: deque[float] = deque()  # the returns squared, as they went into the running sum
+        tpvs: deque[float] = deque()
+        vs: deque[float] = deque()
+        ks: deque[float] = deque()
+        ss: deque[float] = deque()
+        ca = c1 = c2 = r1 = r2 = tpv_sum = va = v1 = v2 = k1 = s1 = 0.0
+        r_unknown = k_unknown = s_unknown = since20 = 0
+        highs: deque[tuple[int, float]] = deque()  # monotonic: (candle number, value)
+        lows: deque[tuple[int, float]] = deque()
+        # EMA states: 12, 26, MACD signal 9, Wilder averages of gains/losses for RSI 14 and 7
+        ema12 = ema26 = signal9 = up14 = down14 = up7 = down7 = NAN
+        prev_close = prev_ref = NAN
+        pairs = _CoMoments(30)
+        while True:
+            ts, o, h, low, c, v, trade_count, buy_volume, bid, ask, bid_qty, ask_qty, ref_close = bar
+            if n and ts - last_ts != step:
+                break  # a missing candle: features must not span the gap
+            last_ts = ts
+            n += 1
 
-        full = n >= 20
-        volume_mean20 = w.va + w.v1 / 20 if full else NAN
-        volume_sum20 = volume_mean20 * 20
-        sma20 = w.ca + w.c1 / 20 if full else NAN
-        std20 = math.sqrt(_variance(w.c1, w.c2, 20, 0)) if full else NAN
-        vol_std = math.sqrt(_variance(w.v1, w.v2, 20, 0)) if full else NAN
-        counts_mean = w.k1 / 20 if full and not w.k_unknown else NAN
+            log_c = math.log(c)
+            logs.append(log_c)
+            ret1 = log_c - logs[-2] if n >= 2 else NAN
+            ret5 = log_c - logs[-6] if n >= 6 else NAN
+            ret20 = log_c - logs[-21] if n >= 21 else NAN
 
-        bid, ask, bid_qty, ask_qty = bar.book_bid, bar.book_ask, bar.book_bid_qty, bar.book_ask_qty
-        values = [
-            ret1,
-            ret5,
-            ret20,
-            (c - o) / o,
-            (h - (o if o > c else c)) / c,
-            ((o if o < c else c) - low) / c,
-            (h - low) / c,
-            math.sqrt(_variance(w.r1, w.r2, 20, 1)) if full and not w.r_unknown else NAN,
-            _ratio(w.tpv, volume_sum20 * c) - 1.0,
-            _ratio(c - lowest, highest - lowest),
-            _ratio(v, volume_mean20),
-            _ratio(v - volume_mean20, vol_std),
-            _ratio(self.volume5.total / 5, volume_mean20),
-            _ratio(bar.trade_count, counts_mean),
-            _ratio(w.s1, volume_sum20) if full and not w.s_unknown else NAN,
-            rsi14,
-            rsi7,
-            macd / c,
-            signal / c,
-            sma20 / c - 1.0,
-            self.close50.mean() / c - 1.0 if n >= 50 else NAN,
-            ema12 / c - 1.0,
-            ema26 / c - 1.0,
-            (sma20 + 2 * std20) / c - 1.0,
-            (sma20 - 2 * std20) / c - 1.0,
-            _ratio(ask - bid, (ask + bid) / 2),
-            _ratio(bid_qty - ask_qty, bid_qty + ask_qty),
-            _ratio(bid_qty + ask_qty, volume_mean20),
-            _ratio(2 * bar.buy_volume - v, v),
-            self._correlation(ret1, self._reference_return(bar.ref_close)),
-        ]
-        if n >= MAX_WARMUP:  # steady state: NaN already means "not valid"; only inf to drop
-            if INF in values or -INF in values:
-                return [x if x - x == 0.0 else NAN for x in values]  # x - x is NaN for NaN and inf
-            return values
-        return [x if n >= w and x - x == 0.0 else NAN for x, w in zip(values, WARMUPS, strict=True)]
+            if len(closes50) == 50:
+                d = closes50.popleft() - anchor50
+                sum50 -= d
+                squares50 -= d * d
+            closes50.append(c)
+            d = c - anchor50
+            sum50 += d
+            squares50 += d * d
+            since50 += 1
+            if since50 >= 50:
+                since50, anchor50 = 0, c
+                sum50, squares50 = _anchored_sums(closes50, c)
 
-    def _reference_return(self, ref_close: float) -> float:
-        previous, self.prev_ref_close = self.prev_ref_close, ref_close
-        if ref_close > 0.0 and previous > 0.0:
-            return math.log(ref_close) - math.log(previous)
-        return NAN
+            sign = NAN if ret1 != ret1 else (1.0 if ret1 > 0 else (-1.0 if ret1 < 0 else 0.0))
+            tpv, signed_v = (h + low + c) / 3 * v, sign * v
+            if len(cs) == 20:
+                d = cs.popleft() - ca
+                c1 -= d
+                c2 -= d * d
+                x, x2 = rs.popleft(), r2s.popleft()
+                if x == x:
+                    r1 -= x
+                    r2 -= x2
+                else:
+                    r_unknown -= 1
+                tpv_sum -= tpvs.popleft()
+                d = vs.popleft() - va
+                v1 -= d
+                v2 -= d * d
+                x = ks.popleft()
+                if x == x:
+                    k1 -= x
+                else:
+                    k_unknown -= 1
+                x = ss.popleft()
+                if x == x:
+                    s1 -= x
+                else:
+                    s_unknown -= 1
+            cs.append(c)
+            rs.append(ret1)
+            r2s.append(ret1 * ret1)
+            tpvs.append(tpv)
+            vs.append(v)
+            ks.append(trade_count)
+            ss.append(signed_v)
+            d = c - ca
+            c1 += d
+            c2 += d * d
+            if ret1 == ret1:
+                r1 += ret1
+                r2 += r2s[-1]
+            else:
+                r_unknown += 1
+            tpv_sum += tpv
+            d = v - va
+            v1 += d
+            v2 += d * d
+            if trade_count == trade_count:
+                k1 += trade_count
+            else:
+                k_unknown += 1
+            if signed_v == signed_v:
+                s1 += signed_v
+            else:
+                s_unknown += 1
+            since20 += 1
+            if since20 >= 20:
+                since20, ca, va = 0, c, v
+                c1, c2 = _anchored_sums(cs, c)
+                v1, v2 = _anchored_sums(vs, v)
+                r1, r2 = _known_sum(rs, r_unknown), _known_sum(r2s, r_unknown)  # NaN returns, NaN squares
+                tpv_sum = math.fsum(tpvs)
+                k1, s1 = _known_sum(ks, k_unknown), _known_sum(ss, s_unknown)
 
-    def _correlation(self, x: float, y: float) -> float:
-        if x != x or y != y:
-            self.pairs30 = _CoMoments(30)  # an unknown pair breaks the window
-            return NAN
-        pairs = self.pairs30
-        pairs.push(x, y)
-        return pairs.correlation() if len(pairs.xs) == pairs.n else NAN
+            if len(volumes5) == 5:
+                x = volumes5.popleft()
+                if x != x:
+                    unknown5 -= 1
+                else:
+                    total5 -= x
+            volumes5.append(v)
+            if v != v:
+                unknown5 += 1
+            else:
+                total5 += v
+            since5 += 1
+            if since5 >= 5:
+                since5, total5 = 0, _known_sum(volumes5, unknown5)
+
+            while highs and highs[-1][1] <= h:
+                highs.pop()
+            highs.append((n, h))
+            if highs[0][0] <= n - 20:
+                highs.popleft()
+            while lows and lows[-1][1] >= low:
+                lows.pop()
+            lows.append((n, low))
+            if lows[0][0] <= n - 20:
+                lows.popleft()
+            highest, lowest = highs[0][1], lows[0][1]
+
+            # pandas' ewm(alpha, adjust=False) steps: y <- (keep y + alpha x) / (keep + alpha),
+            # the first value as it is, and an unchanged value left unchanged, as pandas does
+            ema12 = c if ema12 != ema12 else (ema12 if ema12 == c else (_K12 * ema12 + _A12 * c) / _D12)
+            ema26 = c if ema26 != ema26 else (ema26 if ema26 == c else (_K26 * ema26 + _A26 * c) / _D26)
+            if n >= 26:
+                macd = ema12 - ema26
+                y = signal9
+                signal9 = signal = macd if y != y else (y if y == macd else (_K9 * y + _A9 * macd) / _D9)
+            else:
+                macd = signal = NAN
+            diff = c - prev_close if n >= 2 else 0.0
+            prev_close = c
+            up, down = (diff if diff > 0 else 0.0), (-diff if diff < 0 else 0.0)
+            up14 = up if up14 != up14 else (up14 if up14 == up else (_K14 * up14 + _A14 * up) / _D14)
+            down14 = down if down14 != down14 else (down14 if down14 == down else (_K14 * down14 + _A14 * down) / _D14)
+            up7 = up if up7 != up7 else (up7 if up7 == up else (_K7 * up7 + _A7 * up) / _D7)
+            down7 = down if down7 != down7 else (down7 if down7 == down else (_K7 * down7 + _A7 * down) / _D7)
+            rsi14 = 1.0 if down14 == 0.0 else (100.0 - 100.0 / (1.0 + up14 / down14)) / 100.0
+            rsi7 = 1.0 if down7 == 0.0 else (100.0 - 100.0 / (1.0 + up7 / down7)) / 100.0
+
+            if n >= 20:
+                volume_mean20 = va + v1 / 20
+                volume_sum20 = volume_mean20 * 20
+                sma20 = ca + c1 / 20
+                var = (c2 - c1 * c1 / 20) / 20  # population variances (ddof 0), floored at 0
+                std20 = math.sqrt(var) if var > 0.0 else 0.0
+                var = (v2 - v1 * v1 / 20) / 20
+                vol_std = math.sqrt(var) if var > 0.0 else 0.0
+                count_ratio = NAN if k_unknown else _ratio(trade_count, k1 / 20)  # k_unknown counts this one
+                var = (r2 - r1 * r1 / 20) / 19  # sample variance (ddof 1)
+                volatility = NAN if r_unknown else (math.sqrt(var) if var > 0.0 else 0.0)
+                signed = NAN if s_unknown else _ratio(s1, volume_sum20)
+            else:
+                volume_mean20 = volume_sum20 = sma20 = std20 = vol_std = count_ratio = volatility = signed = NAN
+
+            previous, prev_ref = prev_ref, ref_close
+            ref_ret = math.log(ref_close) - math.log(previous) if ref_close > 0.0 and previous > 0.0 else NAN
+            if ret1 != ret1 or ref_ret != ref_ret:
+                if pairs.xs:
+                    pairs = _CoMoments(30)  # an unknown pair breaks the window
+                corr = NAN
+            else:
+                pairs.push(ret1, ref_ret)
+                corr = pairs.correlation() if len(pairs.xs) == 30 else NAN
+
+            if bid == bid or ask == ask or bid_qty == bid_qty or ask_qty == ask_qty:
+                spread = _ratio(ask - bid, (ask + bid) / 2)
+                imbalance = _ratio(bid_qty - ask_qty, bid_qty + ask_qty)
+                depth = _ratio(bid_qty + ask_qty, volume_mean20)
+            else:  # no book: each ratio's numerator is NaN
+                spread = imbalance = depth = NAN
+            flow = NAN if buy_volume != buy_volume else _ratio(2 * buy_volume - v, v)
+
+            values = [
+                ret1,
+                ret5,
+                ret20,
+                (c - o) / o,
+                (h - (o if o > c else c)) / c,
+                ((o if o < c else c) - low) / c,
+                (h - low) / c,
+                volatility,
+                _ratio(tpv_sum, volume_sum20 * c) - 1.0,
+                _ratio(c - lowest, highest - lowest),
+                _ratio(v, volume_mean20),
+                _ratio(v - volume_mean20, vol_std),
+                _ratio(total5 / 5, volume_mean20),
+                count_ratio,
+                signed,
+                rsi14,
+                rsi7,
+                macd / c,
+                signal / c,
+                sma20 / c - 1.0,
+                (anchor50 + sum50 / 50) / c - 1.0 if n >= 50 else NAN,
+                ema12 / c - 1.0,
+                ema26 / c - 1.0,
+                (sma20 + 2 * std20) / c - 1.0,
+                (sma20 - 2 * std20) / c - 1.0,
+                spread,
+                imbalance,
+                depth,
+                flow,
+                corr,
+            ]
+            if n >= MAX_WARMUP:  # steady state: NaN already means "not valid"; only inf to drop
+                if INF in values or -INF in values:
+                    values = [x if x - x == 0.0 else NAN for x in values]  # x - x is NaN for NaN and inf
+            else:
+                values = [x if n >= w and x - x == 0.0 else NAN for x, w in zip(values, WARMUPS, strict=True)]
+            bar = yield values
 
 
 class _CoMoments:
@@ -420,9 +374,9 @@ class _CoMoments:
         dxs = [v - ax for v in self.xs]
         dys = [v - ay for v in self.ys]
         self.sx, self.sy = math.fsum(dxs), math.fsum(dys)
-        self.sxx = math.fsum(d * d for d in dxs)
-        self.syy = math.fsum(d * d for d in dys)
-        self.sxy = math.fsum(a * b for a, b in zip(dxs, dys, strict=True))
+        self.sxx = math.fsum([d * d for d in dxs])
+        self.syy = math.fsum([d * d for d in dys])
+        self.sxy = math.fsum([a * b for a, b in zip(dxs, dys, strict=True)])
 
     def correlation(self) -> float:
         n = len(self.xs)
@@ -431,9 +385,3 @@ class _CoMoments:
         if vx <= 0.0 or vy <= 0.0:
             return NAN
         return (self.sxy - self.sx * self.sy / n) / math.sqrt(vx * vy)
-
-
-def _rsi(avg_up: float, avg_down: float) -> float:
-    if avg_down == 0.0:
-        return 1.0
-    return (100.0 - 100.0 / (1.0 + avg_up / avg_down)) / 100.0

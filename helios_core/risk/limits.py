@@ -95,7 +95,8 @@ def check(
 
     Shares are of equity: the margin already in the proposal's pair (or sector) plus the
     proposal's. Leverage is all notional, the proposal's included, over equity. Correlation is
-    checked against every open position: the same pair counts as 1.0, `correlation(a, b)`
+    checked against every open position of another pair (a pair is never compared with itself:
+    a second entry on a pair is the caller's rule, `position_open`), `correlation(a, b)`
     returning None (or NaN) means unknown and is skipped; the highest one is reported.
     Non-positive equity is a violation of its own and leaves the share metrics NaN.
     """
@@ -150,10 +151,10 @@ def check(
 def _max_correlation(
     pair: str, open_positions: tuple[Exposure, ...], correlation: Callable[[str, str], float | None]
 ) -> tuple[float, str]:
-    """Highest known correlation of `pair` with an open position's pair (NaN, "" if none)."""
+    """Highest known correlation of `pair` with another open position's pair (NaN, "" if none)."""
     best, best_pair = math.nan, ""
-    for other in dict.fromkeys(e.pair for e in open_positions):
-        value = 1.0 if other == pair else correlation(pair, other)
+    for other in dict.fromkeys(e.pair for e in open_positions if e.pair != pair):
+        value = correlation(pair, other)
         if value is None or not math.isfinite(value):
             continue
         if not value <= best:  # also true while best is NaN

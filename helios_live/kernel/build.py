@@ -8,6 +8,7 @@ from helios_live.clock import Clock, ExchangeClock, LiveClock
 from helios_live.data.lake import Lake
 from helios_live.kernel.kernel import Kernel
 from helios_live.ledger import Ledger
+from helios_live.ledger.spool import Spool
 from helios_live.models.registry import Registry
 from helios_live.settings import HeliosSettings
 from helios_live.venues.valr.data_client import ValrDataClient
@@ -30,4 +31,7 @@ def build_kernel(settings: HeliosSettings, ledger: Ledger) -> Kernel:
         backfill_trades_max_minutes=settings.live.backfill_trades_max_minutes,
     )
     lake = Lake(settings.lake_root) if settings.lake_root.exists() else None
-    return Kernel(settings, ledger, Registry(settings.models_root), clock, client, lake=lake, ops_clock=ops)
+    spool = Spool(settings.spool_path, settings.ledger.spool_max) if settings.ledger.spool_max else None
+    return Kernel(
+        settings, ledger, Registry(settings.models_root), clock, client, lake=lake, ops_clock=ops, spool=spool
+    )

@@ -2,11 +2,16 @@
 candle seen whole on the stream (the cut); the candles before it come from the lake, then the
 data client's history (the exchange's REST API, or the recording of a replay); then the
 buffered events continue. Backfilled candles feed the features, the volatility model and the
-open positions, but make no decision. Every candle is of the pair's base timeframe (`step`)."""
+open positions, but make no decision. The decisions on buffered events, and on the messages that
+queued behind the catch-up, are catch-up decisions: their latency counts the wait, and is kept
+apart from the live figure. Every candle is of the pair's base timeframe (`step`)."""
 
 from __future__ import annotations
 
 import asyncio
+import gc
+import math
+import time
 from typing import Any, Protocol
 
 from helios_core.errors import HeliosError
@@ -111,11 +116,22 @@ async def _catch_up(kernel: Pipeline, state: PairState, catchup: Catchup) -> Non
         await kernel.fit_now(state)  # the first decision must not wait for the scheduled fit
     state.builder.resume_at(cut)
     state.catchup = None
+    # What start-up and the warm-up built lives as long as the engine: out of the collector's
+    # sight, or a full collection over it stalls the event loop for 0.2-0.3 s inside a decision
+    # about once an hour (a profile of bench_decision: 375,000 objects tracked).
+    gc.freeze()
     await kernel.record(
         "CATCH_UP", pair=state.pair, candles=len(bars), source=source, until=as_datetime(cut).isoformat()
     )
-    for buffered in catchup.buffer:
-        if isinstance(buffered.event, TradeTick) and buffered.event.ts < cut:
-            continue  # its minute came whole from the backfill
-        state.now = buffered.at
-        await kernel.handle(state, buffered)
+    state.catching_up_until = math.inf  # the buffered events' decisions are the catch-up's
+    try:
+        for buffered in catchup.buffer:
+            if isinstance(buffered.event, TradeTick) and buffered.event.ts < cut:
+                continue  # its minute came whole from the backfill
+            state.now = buffered.at
+            await kernel.handle(state, buffered)
+    finally:
+        # ... and so are those of the messages that queued behind it meanwhile. A replay's events
+        # have no receive time and measure nothing: no clock is read for them.
+        measured = any(a.received is not None for a in catchup.buffer)
+        state.catching_up_until = time.perf_counter() if measured else -math.inf

@@ -56,9 +56,11 @@ from helios_live.kernel.model_watch import ModelWatch
 from helios_live.kernel.pair import Arrival, Catchup, PairState, Pending
 from helios_live.kernel.records import decision_record, public
 from helios_live.kernel.refits import Refits, finite
+from helios_live.kernel.stages import Stages
 from helios_live.kernel.supervisor import Supervisor
 from helios_live.kernel.timers import Timers
 from helios_live.ledger import Ledger, Outcome, PredictionRecord
+from helios_live.ledger.spool import Spool
 from helios_live.ledger.writer import LedgerWriter, Stored
 from helios_live.models.inference import Batcher, Predictor, SameBaseRegistry
 from helios_live.models.registry import Registry
@@ -87,11 +89,13 @@ class Kernel(Timers):
         model_version: str | None = None,
         health: bool = True,
         ops_clock: Clock | None = None,
+        spool: Spool | None = None,
     ) -> None:
         """`model_version` pins one model (a backtest); None follows the registry's ACTIVE one.
         `ops_clock` runs the operator's jobs (model polling, health, restart backoffs, uptime):
         the machine's clock for a service whose market clock follows a replaying exchange,
-        by default the market clock itself."""
+        by default the market clock itself. `spool` keeps the ledger's writes while its database
+        is unreachable (none: a failed write is lost, and entries stop until writes succeed)."""
         self.settings = settings
         self.ledger, self.registry, self.clock, self.client, self.lake = ledger, registry, clock, client, lake
         self.ops_clock = ops_clock or clock
@@ -110,11 +114,26 @@ class Kernel(Timers):
         self.stream_lag: float | None = None  # clock minus the latest event's exchange time (live clocks)
         self.states: dict[str, PairState] = {}
         self.queues: dict[str, asyncio.Queue[Arrival]] = {}
+        self._working = 0  # pairs handling an event now
         self.broadcaster = Broadcaster()
         self.writer = ThreadPoolExecutor(1, thread_name_prefix="ledger")
-        self.ledger_writer = LedgerWriter(ledger, self.writer, self.ops_clock.timestamp)
+        self.stages = Stages()  # wall time per stage of a decision (and the ledger's commits), for /metrics
+        self.ledger_writer = LedgerWriter(
+            ledger,
+            self.writer,
+            self.ops_clock.timestamp,
+            spool=spool,
+            retry_s=settings.ledger.retry_s,
+            on_commit=partial(self.stages.observe, "ledger_commit"),
+            busy=self._busy,
+        )
         self.batcher = Batcher()
-        self.latencies: deque[float] = deque(maxlen=10_000)  # seconds, closing message -> committed row
+        # Seconds, closing message -> committed row, of live decisions only; a decision on a
+        # message that arrived before its pair finished catching up waited for the catch-up too.
+        self.latencies: deque[float] = deque(maxlen=10_000)
+        self.catchup_latencies: deque[float] = deque(maxlen=10_000)
+        self.measured: Counter[str] = Counter()  # decisions with a latency, by "live" / "catchup"
+        self.decision_latency = Stages()  # the same latencies as histograms, "live" / "catchup", for /metrics
         self.verdicts: Counter[str] = Counter()
         self.errors: Counter[str] = Counter()
         self.supervisor = Supervisor(self.ops_clock, self.record, self.errors, self._give_up)
@@ -141,6 +160,7 @@ class Kernel(Timers):
         self.status = "STARTING"
         self._halting = None  # a new run: whether it gives up is its own
         self.pairs = pairs or self.settings.live.pairs
+        await self._run(self.ledger_writer.land)  # what a run before this one left in the spool comes first
         await self._run(self._restore_flags)
         restored = await self._run(self.desk.restore, self.ledger, self.pairs)
         self.steps = self._steps()
@@ -193,6 +213,7 @@ class Kernel(Timers):
         if self.status != "STOPPED":
             await self.stop()
         await self.client.close()
+        self.ledger_writer.hand_over()
         self.writer.shutdown(wait=True)
 
     async def set_auto_trading(self, enabled: bool) -> None:
@@ -337,10 +358,15 @@ class Kernel(Timers):
         await self._run(lambda: None)
 
     # workers -------------------------------------------------------------------------------
+    def _busy(self) -> bool:
+        """Whether a pair is handling an event or has one waiting."""
+        return self._working > 0 or any(not q.empty() for q in self.queues.values())
+
     async def _worker(self, state: PairState) -> None:
         queue = self.queues[state.pair]
         while True:
             arrival = await queue.get()
+            self._working += 1
             try:
                 if not math.isnan(arrival.at):
                     await state.timers.advance_to(arrival.at)  # the pair's own alarms, due by then
@@ -355,6 +381,7 @@ class Kernel(Timers):
                 log.exception("pair %s: error handling %r", state.pair, arrival.event)
                 await self.record("ERROR", pair=state.pair, error=f"{type(exc).__name__}: {exc}")
             finally:
+                self._working -= 1
                 queue.task_done()
 
     def now(self, state: PairState) -> float:
@@ -397,9 +424,14 @@ class Kernel(Timers):
             await self.set_emergency_stop(True, reason, now)
 
     async def on_bar(self, state: PairState, bar: Bar, received: float | None, live: bool) -> None:
+        """A closed candle: features, and with `live` (not a backfilled one) and a full window,
+        the model and the decision chain. A candle closed by a message (`received`, its
+        `perf_counter()`) has its stages timed; a replayed one reads no clock."""
         if state.fit is not None:
             await self.refits.install(state)
+        watch = self.stages.watch(received is not None)
         window = state.fold(bar)
+        watch.lap("features")
         close = bar.ts + state.step
         state.guard.on_candle(close, bar.close)
         self.desk.trader.vol[state.pair].on_bar(bar, state.step)
@@ -412,7 +444,9 @@ class Kernel(Timers):
             return
         if bar.ts <= self.desk.decided_until.get(state.pair, -math.inf):
             return  # decided before a restart: the ledger has its decision (and any trade)
+        watch.restart()
         prediction = await self.batcher.predict(predictor, *window)
+        watch.lap("inference")  # the await's wall time: the batch the pair waited for, not one row's share
         now = self.now(state)
         context = Context(
             state.pair,
@@ -427,7 +461,8 @@ class Kernel(Timers):
             mode=self.desk.mode,
             halted=self.halted(),
         )
-        verdicts = await run_chain(self.steps, context)
+        watch.restart()
+        verdicts = await run_chain(self.steps, context, watch.step)
         for verdict in verdicts:
             self.verdicts[f"{verdict.step}:{'approved' if verdict.approved else 'denied'}"] += 1
         record = decision_record(bar, predictor, context, verdicts)
@@ -438,9 +473,12 @@ class Kernel(Timers):
             self.desk.opened(execution)
         # Its outcome is flushed on the same writer thread after this insert: it can wait on it.
         state.pending.append(Pending(stored, bar.close, close + predictor.horizon_s))
-        asyncio.wrap_future(stored).add_done_callback(partial(self._stored, state, record))
+        catching_up = received is not None and received < state.catching_up_until
+        asyncio.wrap_future(stored).add_done_callback(partial(self._stored, state, record, catching_up))
 
-    def _stored(self, state: PairState, record: PredictionRecord, future: asyncio.Future[Stored]) -> None:
+    def _stored(
+        self, state: PairState, record: PredictionRecord, catching_up: bool, future: asyncio.Future[Stored]
+    ) -> None:
         if future.exception() is not None:
             self.errors["ledger"] += 1
             log.error("pair %s: prediction not stored: %s", state.pair, future.exception())
@@ -448,15 +486,22 @@ class Kernel(Timers):
                 # The account must hold only what the ledger shows: forget the opening.
                 self.desk.account.undo_open(record.execution.position)
             return
-        prediction_id, latency = future.result()
-        if prediction_id is None:
+        prediction_id, latency, spooled = future.result()
+        if prediction_id is None and not spooled:
             return  # already in the ledger (a restart re-processed this candle)
         state.predictions += 1
-        if latency is not None:
+        if latency is not None and catching_up:  # its message waited for the catch-up: not a live figure
+            self.catchup_latencies.append(latency)
+            self.measured["catchup"] += 1
+            self.decision_latency.observe("catchup", latency)
+        elif latency is not None:
             self.latencies.append(latency)
+            self.measured["live"] += 1
+            self.decision_latency.observe("live", latency)
             if record.execution is not None:
                 self.desk.fill_latencies.append(latency)
-        self.broadcaster.publish({"type": "prediction", "id": prediction_id, **public(record)})
+        # A spooled decision has no row id yet: it gets one when the spool lands.
+        self.broadcaster.publish({"type": "prediction", "id": prediction_id, "spooled": spooled, **public(record)})
 
     def _filled(self, future: asyncio.Future[list[Outcome]]) -> None:
         if future.exception() is not None:
@@ -480,30 +525,24 @@ class Kernel(Timers):
     # the ledger ----------------------------------------------------------------------------
     async def _run(self, fn: Any, *args: Any) -> Any:
         """`fn(*args)` on the ledger's writer thread, in order with every other ledger write."""
-        return await asyncio.get_running_loop().run_in_executor(self.writer, fn, *args)
+        return await self.ledger_writer.run(fn, *args)
 
     async def record(self, kind: str, pair: str | None = None, **detail: Any) -> None:
-        """An engine event, stamped with the clock's time: into the ledger and out to the event
-        stream. A ledger that is down is reported by /health; the engine carries on."""
+        """An engine event, stamped with the clock's time: into the ledger (or its spool) and out
+        to the event stream. A ledger that is down is reported by /health; the engine carries on."""
         at = as_datetime(self.clock.timestamp())
         try:
-            await self._run(self.ledger.record_event, kind, at, detail, pair)
+            await self._run(self.ledger_writer.event, kind, at, detail, pair)
         except HeliosError as exc:
             self.errors["ledger"] += 1
-            self.ledger_writer.health.fail(exc)
             log.error("engine event %s not recorded: %s", kind, exc)
-        else:
-            self.ledger_writer.health.ok()
         log.info("%s %s %s", kind, pair or "", detail)
         self.broadcaster.publish({"type": "engine", "kind": kind, "pair": pair, "at": at.isoformat(), **detail})
 
     def halted(self) -> str:
-        """Why entries stop now, by the stated rule (docs/live.md): while the ledger fails writes,
-        a new position could not be shown or recovered, so none opens; exits still run."""
-        health = self.ledger_writer.health
-        if health.failing:
-            return f"ledger writes failing ({health.failing} in a row): entries stopped until one succeeds"
-        return ""
+        """Why entries stop now, by the stated rule (docs/live.md): a new position must be in the
+        ledger or its spool, or it could not be shown or recovered; exits still run."""
+        return self.ledger_writer.refusing()
 
     def count_error(self, kind: str) -> None:
         self.errors[kind] += 1
@@ -535,5 +574,5 @@ class EngineStateError(HeliosError):
 
 def _done(prediction_id: int) -> Future[Stored]:
     future: Future[Stored] = Future()
-    future.set_result((prediction_id, None))
+    future.set_result(Stored(prediction_id, None))
     return future

@@ -73,12 +73,17 @@ class PairState:
         self.guard: PriceGuard[PairEvent] = PriceGuard(guard or GuardConfig())
         self.builder = CandleBuilder(grace_s, step)
         self.features = StreamingFeatures(TIMEFRAMES, str(Timeframe.from_seconds(step)))
-        self.window: deque[tuple[np.ndarray, np.ndarray]] = deque(maxlen=window)
+        self._window = np.zeros((2, len(TIMEFRAMES), window, BLOCK), dtype=np.float32)  # values, then mask
+        self._filled = 0  # consecutive candles in the window
         self.last_ts: int | None = None
         self.pending: deque[Pending] = deque()
         self.book: Book | None = None
         self.recent: deque[Bar] = deque(maxlen=5000)
         self.catchup: Catchup | None = Catchup()
+        # The perf counter when the pair last finished catching up (-inf: never; inf while it
+        # replays its buffer): a decision on a message received before it is a catch-up decision,
+        # whose latency includes the wait, never a live one.
+        self.catching_up_until = -math.inf
         self.fit: Fit | None = None
         self.refit_due = False
         # The pair's own clock, moved to each of its events as it handles them: refits and
@@ -104,9 +109,19 @@ class PairState:
         close = self.last_close
         return None if close is None or math.isnan(now) else now - close
 
+    @property
+    def window_length(self) -> int:
+        return int(self._window.shape[2])
+
     def set_window(self, length: int) -> None:
-        if self.window.maxlen != length:
-            self.window = deque(self.window, maxlen=length)
+        old = self._window
+        if old.shape[2] == length:
+            return
+        keep = min(self._filled, length, old.shape[2])
+        self._window = np.zeros((2, len(TIMEFRAMES), length, BLOCK), dtype=np.float32)
+        if keep:
+            self._window[:, :, length - keep :] = old[:, :, old.shape[2] - keep :]
+        self._filled = keep
 
     def with_book(self, bar: Bar) -> Bar:
         book = self.book
@@ -126,14 +141,19 @@ class PairState:
         valid = np.isfinite(values)
         values[~valid] = 0.0
         if self.last_ts is not None and bar.ts != self.last_ts + self.step:
-            self.window.clear()  # training windows never span a gap either
-        self.window.append((values, valid.astype(np.float32)))
+            self._filled = 0  # training windows never span a gap either
+        # A rolling buffer: one candle in, the oldest out, instead of stacking the window anew.
+        window = self._window
+        window[:, :, :-1] = window[:, :, 1:]
+        window[0, :, -1] = values
+        window[1, :, -1] = valid
+        self._filled = min(self._filled + 1, window.shape[2])
         self.last_ts = bar.ts
         self.recent.append(bar)
         self.candles += 1
-        if len(self.window) < (self.window.maxlen or 0) or not valid.any():
+        if self._filled < window.shape[2] or not valid.any():
             return None
-        return np.stack([v for v, _ in self.window], axis=1), np.stack([m for _, m in self.window], axis=1)
+        return window[0].copy(), window[1].copy()
 
     def outcomes(self, bar: Bar, label: LookaheadConfig) -> list[Settled]:
         """Outcomes of the predictions whose horizon ends with `bar` (just folded). Bars arrive in

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
@@ -46,7 +47,6 @@ def pair_status(kernel: Kernel, pair: str) -> dict[str, Any]:
 
 
 def metrics(kernel: Kernel) -> dict[str, Any]:
-    latencies = np.asarray(kernel.latencies, dtype=float) * 1000
     stats = kernel.client.stats
     return {
         **status(kernel),
@@ -64,11 +64,8 @@ def metrics(kernel: Kernel) -> dict[str, Any]:
         "predictions": sum(s.predictions for s in kernel.states.values()),
         "verdicts": dict(kernel.verdicts),
         "errors": dict(kernel.errors + kernel.desk.errors),
-        "decision_latency_ms": {
-            "samples": int(latencies.size),
-            "p50": float(np.percentile(latencies, 50)) if latencies.size else None,
-            "p99": float(np.percentile(latencies, 99)) if latencies.size else None,
-        },
+        "decision_latency_ms": latency_ms(kernel.latencies, kernel.measured["live"]),
+        "catchup_latency_ms": latency_ms(kernel.catchup_latencies, kernel.measured["catchup"]),
         "event_subscribers_dropped": kernel.broadcaster.dropped,
     }
 
@@ -85,11 +82,44 @@ async def health(kernel: Kernel) -> dict[str, Any]:
         "healthy": not any(reasons.values()),
         "checks": {name: not reason for name, reason in reasons.items()},
         "reasons": {name: reason for name, reason in reasons.items() if reason},
-        "ledger": {"failing_writes": writes.failing, "failed_writes": writes.failed, "queued_writes": queued},
+        "ledger": {
+            "failing_writes": writes.failing,
+            "failed_writes": writes.failed,
+            "queued_writes": queued,
+            "spool": spool_state(kernel),
+        },
         "stream_silent_s": None if silent is None else round(silent, 3),
         "stream_lag_s": None if kernel.stream_lag is None else round(kernel.stream_lag, 3),
         "last_candle_age_s": {p: last_candle_age(kernel, s) for p, s in kernel.states.items()},
         "model_version": kernel.model_version,
+    }
+
+
+def spool_state(kernel: Kernel) -> dict[str, Any] | None:
+    """What waits in the ledger's spool for the database (None: the engine has no spool)."""
+    writer = kernel.ledger_writer
+    spool = writer.spool
+    if spool is None:
+        return None
+    return {
+        "entries": spool.entries,
+        "decisions": spool.decisions,
+        "capacity": spool.capacity,
+        "full": spool.full,
+        "dropped_decisions": writer.dropped,
+        "landed_entries": writer.drained,
+    }
+
+
+def latency_ms(latencies: Iterable[float], decisions: int) -> dict[str, Any]:
+    """Closing message -> committed row, in ms: p50 and p99 over the latest `samples` decisions,
+    and every such decision since the start (`decisions`)."""
+    ms = np.asarray(list(latencies), dtype=float) * 1000
+    return {
+        "decisions": decisions,
+        "samples": int(ms.size),
+        "p50": float(np.percentile(ms, 50)) if ms.size else None,
+        "p99": float(np.percentile(ms, 99)) if ms.size else None,
     }
 
 

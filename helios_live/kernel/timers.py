@@ -47,6 +47,7 @@ class Scheduled(Protocol):
     _arriving: float | None
     _timers_set: bool
     _failing: list[str] | None
+    _spool_seen: tuple[bool, bool]
 
     @property
     def predictor(self) -> Predictor | None: ...
@@ -69,6 +70,10 @@ class Scheduled(Protocol):
 
     async def _check_health(self, event: TimeEvent) -> None: ...
 
+    async def _retry_ledger(self, event: TimeEvent) -> None: ...
+
+    async def _watch_spool(self) -> None: ...
+
     async def _timed_out(self, state: PairState, event: TimeEvent) -> None: ...
 
     def _wake(self, pair: str, at: float, name: str) -> None: ...
@@ -86,6 +91,25 @@ def _every(kernel: Scheduled, clock: Clock, name: str, interval: float, callback
 
 class Timers:
     _failing: list[str] | None  # the checks the last health check found failing; None before the first
+    _spool_seen: tuple[bool, bool] = (False, False)  # whether the spool held entries, and was full
+
+    async def _watch_spool(self: Scheduled) -> None:
+        """Engine events when the ledger's writes start going to the spool, when it fills (entries
+        stop) and when it has landed."""
+        spool = self.ledger_writer.spool
+        if spool is None:
+            return
+        seen = (spool.entries > 0, spool.full)
+        if seen == self._spool_seen:
+            return
+        writer = self.ledger_writer
+        if seen[0] and not self._spool_seen[0]:
+            await self.record("LEDGER_SPOOLING", error=writer.health.error, path=str(spool.path))
+        if seen[1] and not self._spool_seen[1]:
+            await self.record("LEDGER_SPOOL_FULL", decisions=spool.decisions, reason=writer.refusing())
+        if not seen[0] and self._spool_seen[0]:
+            await self.record("LEDGER_SPOOL_LANDED", landed=writer.drained, dropped=writer.dropped)
+        self._spool_seen = seen
 
     def _set_ops_timers(self: Scheduled) -> None:
         """The operator's jobs, on the ops clock (at start, or with the market timers when the
@@ -96,6 +120,8 @@ class Timers:
             _every(self, self.ops_clock, "model-poll", self.settings.live.model_poll_s, self._poll_model)
         if self.health_timer:
             _every(self, self.ops_clock, "health", self.settings.live.health_s, self._check_health)
+        if self.ledger_writer.spool is not None:
+            _every(self, self.ops_clock, "ledger-retry", self.settings.ledger.retry_s, self._retry_ledger)
 
     def _set_timers(self: Scheduled) -> None:
         """Every job on the market clock; set once the clock has a time."""
@@ -150,7 +176,11 @@ class Timers:
         """Each of the engine's health checks, with why it fails ("" when it passes)."""
         return health.checks(self)
 
+    async def _retry_ledger(self: Scheduled, event: TimeEvent) -> None:
+        self.ledger_writer.retry()
+
     async def _check_health(self: Scheduled, event: TimeEvent) -> None:
+        await self._watch_spool()
         failing = {name: reason for name, reason in self.health_checks().items() if reason}
         names = sorted(failing)
         if names != self._failing:

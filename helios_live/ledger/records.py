@@ -68,13 +68,18 @@ class DecisionRef(NamedTuple):
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
-    """What the market did over a prediction's label horizon."""
+    """What the market did over a prediction's label horizon; the prediction named by its row
+    id or, when its row is not known yet (it lands in the same write, or waits in the spool),
+    by its key."""
 
-    prediction_id: int
+    prediction_id: int | None
     actual_outcome: str
     outcome_return: float
+    ref: DecisionRef | None = None
 
     def __post_init__(self) -> None:
+        if (self.prediction_id is None) == (self.ref is None):
+            raise ValueError("an outcome names its prediction by id or by key, not both or neither")
         if self.actual_outcome not in LABELS:
             raise ValueError(f"actual_outcome must be one of {sorted(LABELS)}, got {self.actual_outcome!r}")
 

@@ -18,7 +18,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, Select, case, create_engine, event, func, insert, select, text, update
+from sqlalchemy import Connection, Select, case, create_engine, event, func, insert, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DatabaseError, IntegrityError, OperationalError, ProgrammingError
 
@@ -40,6 +40,7 @@ from helios_live.ledger.models import (
     RiskDecisionRow,
 )
 from helios_live.ledger.records import DecisionRef, ModeRecord, Outcome, Page, PredictionRecord, Unit
+from helios_live.ledger.spool import DRAINED, Event
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 MAX_LIMIT = 1000
@@ -192,18 +193,27 @@ class Ledger:
         return self.write_units([Unit(tuple(predictions), tuple(closes), tuple(snapshots), tuple(opens))])[0]
 
     def write_units(self, units: Sequence[Unit]) -> list[list[int | None]]:
-        """Store units in one transaction, each table's rows in the units' order.
+        """Store units in one transaction (see `commit`); each unit's prediction ids."""
+        return self.commit(units)[0]
+
+    def commit(
+        self, units: Sequence[Unit], outcomes: Sequence[Outcome] = (), events: Sequence[Event] = ()
+    ) -> tuple[list[list[int | None]], list[int | None]]:
+        """Store units, score outcomes and record engine events in one transaction, each
+        table's rows in the units' order, the outcomes after the units (so they may name the
+        units' decisions by key).
 
         A decision stores the position it opened with it. A unit's `opens` are positions opened
         by fills that came after their decision (an exchange's later fill), each with that
         decision (or None), which may be in the same call. A close stores its order and fills and
         brings its position to the execution's state; a close of a position that is not open
         raises LedgerConflict and stores nothing of the call. Returns each unit's prediction ids,
-        None for one already stored.
+        None for one already stored, and for each outcome the id of the prediction it scored
+        (None: none; one already scored keeps its outcome).
         """
         with self._begin() as connection:
             try:
-                return trading.write_units(connection, units)
+                return trading.write_units(connection, units, outcomes, events)
             except trading.Refused as exc:
                 raise LedgerConflict(
                     f"ledger {self.url}: cannot close {', '.join(exc.keys)}: no such open position"
@@ -217,6 +227,13 @@ class Ledger:
         values = {"at": at, "kind": kind, "pair": pair, "detail": dict(detail or {})}
         with self._begin() as connection:
             return connection.execute(insert(EngineEventRow).values(**values).returning(EngineEventRow.id)).scalar_one()
+
+    def spooled_through(self, spool: str) -> int:
+        """The last entry of spool `spool` that is in the ledger (0: none)."""
+        query = select(EngineEventRow.detail).where(EngineEventRow.kind == DRAINED)
+        with self._begin() as connection:
+            drained = [d for (d,) in connection.execute(query) if d.get("spool") == spool]
+        return max((int(d["through"]) for d in drained), default=0)
 
     def due_outcomes(self, pair: str, until: datetime) -> list[Due]:
         """Predictions of `pair` without an outcome whose horizon has passed by `until`, oldest first."""
@@ -238,20 +255,7 @@ class Ledger:
 
     def fill_outcomes(self, outcomes: Sequence[Outcome]) -> int:
         """Score predictions; one that already has an outcome keeps it. Returns the rows updated."""
-        updated = 0
-        with self._begin() as connection:
-            for outcome in outcomes:
-                statement = (
-                    update(PredictionRow)
-                    .where(PredictionRow.id == outcome.prediction_id, PredictionRow.actual_outcome.is_(None))
-                    .values(
-                        actual_outcome=outcome.actual_outcome,
-                        outcome_return=outcome.outcome_return,
-                        correct=PredictionRow.prediction == outcome.actual_outcome,
-                    )
-                )
-                updated += connection.execute(statement).rowcount
-        return updated
+        return sum(row is not None for row in self.commit((), outcomes)[1])
 
     def predictions(
         self,

@@ -11,13 +11,13 @@ from dataclasses import fields
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Select, Table, bindparam, case, func, insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Connection, Select, Table, case, func, select
 
 from helios_core.trading.account import PortfolioSnapshot
 from helios_core.trading.enums import CloseReason, PositionSide, PositionStatus, TradingMode
 from helios_core.trading.orders import Order, require_aware
 from helios_core.trading.position import Execution, Position
+from helios_live.ledger.bulk import Bulk
 from helios_live.ledger.models import (
     Base,
     FillRow,
@@ -29,7 +29,8 @@ from helios_live.ledger.models import (
     PredictionRow,
     RiskDecisionRow,
 )
-from helios_live.ledger.records import DecisionRef, PredictionRecord, Unit
+from helios_live.ledger.records import DecisionRef, Outcome, PredictionRecord, Unit
+from helios_live.ledger.spool import Event
 
 OPEN, CLOSED = PositionStatus.OPEN, PositionStatus.CLOSED
 # What a close changes; the rest of a position is fixed when it opens.
@@ -41,7 +42,17 @@ CHILDREN = frozenset({"steps", "risk", "check", "execution"})  # stored in table
 def _row(record: Any) -> dict[str, Any]:
     """A record's fields, shallow: `dataclasses.asdict` deep-copies every value, and on the
     hot path that copying cost a third of the write (benchmarks/bench_decision.py)."""
-    return {f.name: getattr(record, f.name) for f in fields(record)}
+    return {name: getattr(record, name) for name in _names(type(record))}
+
+
+_NAMES: dict[type, tuple[str, ...]] = {}
+
+
+def _names(kind: type) -> tuple[str, ...]:
+    names = _NAMES.get(kind)
+    if names is None:
+        names = _NAMES[kind] = tuple(f.name for f in fields(kind))
+    return names
 
 
 def _table(name: str) -> Table:
@@ -54,48 +65,45 @@ def _finite(value: Any) -> Any:
     return None if isinstance(value, float) and not math.isfinite(value) else value
 
 
-def _insert(connection: Connection, table: str, rows: list[dict[str, Any]]) -> None:
-    if rows:  # one executemany per table, however many rows
-        connection.execute(insert(_table(table)), rows)
-
-
-def insert_predictions(connection: Connection, records: Sequence[PredictionRecord]) -> list[int | None]:
+def insert_predictions(bulk: Bulk, records: Sequence[PredictionRecord]) -> list[int | None]:
     """Insert the decisions not stored yet, with their steps; their ids, None for one already stored."""
     if not records:
         return []
-    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
-    # One multi-row statement and one for all steps: per-statement overhead, not the
-    # database, dominates a ten-pair minute (benchmarks/bench_stream.py).
-    table = _table("predictions")
-    statement = (
-        dialect.insert(table)
-        .on_conflict_do_nothing(index_elements=["pair", "candle_ts", "model_version"])
-        .returning(table.c.id, table.c.pair, table.c.candle_ts, table.c.model_version)
+    rows = bulk.insert_returning(
+        "predictions",
+        [_prediction_row(r) for r in records],
+        "ON CONFLICT (pair, candle_ts, model_version) DO NOTHING RETURNING id, pair, candle_ts, model_version",
     )
-    rows = connection.execute(statement, [_prediction_row(r) for r in records])
     inserted = {(pair, ts, version): row_id for row_id, pair, ts, version in rows}
-    ids = [inserted.get((r.pair, r.candle_ts, r.model_version)) for r in records]
+    ids = [
+        inserted.get((r.pair, bulk.processed("predictions", "candle_ts", r.candle_ts), r.model_version))
+        for r in records
+    ]
     steps = [
         {"prediction_id": row_id, "position": i, **_row(step)}
         for record, row_id in zip(records, ids, strict=True)
         if row_id is not None
         for i, step in enumerate(record.steps)
     ]
-    if steps:
-        connection.execute(insert(_table("decision_steps")), steps)
+    bulk.insert("decision_steps", steps)
     return ids
 
 
 def _prediction_row(record: PredictionRecord) -> dict[str, Any]:
-    return {f.name: getattr(record, f.name) for f in fields(record) if f.name not in CHILDREN}
+    return {name: getattr(record, name) for name in _names(PredictionRecord) if name not in CHILDREN}
 
 
-def write_units(connection: Connection, units: Sequence[Unit]) -> list[list[int | None]]:
+def write_units(
+    connection: Connection, units: Sequence[Unit], outcomes: Sequence[Outcome] = (), events: Sequence[Event] = ()
+) -> tuple[list[list[int | None]], list[int | None]]:
     """Store every unit in one transaction, each table's rows in the units' order (so that the
-    same units give the same row ids however they were grouped); the prediction ids per unit."""
+    same units give the same row ids however they were grouped), then score `outcomes` (which
+    may name decisions of these units by their key); the prediction ids per unit, and the
+    outcomes' prediction ids (None: scored nothing)."""
+    bulk = Bulk(connection)
     predictions = [p for u in units for p in u.predictions]
-    ids = insert_predictions(connection, predictions)
-    insert_assessments(connection, predictions, ids)
+    ids = insert_predictions(bulk, predictions)
+    insert_assessments(bulk, predictions, ids)
     per_unit: list[list[int | None]] = []
     opened: list[tuple[int | None, Execution]] = []
     orders: list[Execution] = []
@@ -110,17 +118,21 @@ def write_units(connection: Connection, units: Sequence[Unit]) -> list[list[int 
                 opened.append((row_id, record.execution))
                 orders.append(record.execution)
         for decision, execution in unit.opens:
+            bulk.flush()  # the lookup below reads through SQLAlchemy, after what is waiting
             opened.append((decision_id(connection, decision), execution))
             orders.append(execution)
         closes += unit.closes
         orders += unit.closes
-    insert_positions(connection, opened)
-    refused = close_positions(connection, closes)
+    bulk.insert("positions", [{**_row(e.position), "prediction_id": row_id} for row_id, e in opened])
+    refused = close_positions(bulk, closes)
     if refused:
         raise Refused(refused)
-    insert_orders(connection, orders)
-    insert_snapshots(connection, [s for u in units for s in u.snapshots])
-    return per_unit
+    insert_orders(bulk, orders)
+    bulk.insert("portfolio_snapshots", [_row(s) for u in units for s in u.snapshots])
+    scored = fill_outcomes(bulk, outcomes)
+    bulk.insert("engine_events", [_row(e) for e in events])
+    bulk.flush()
+    return per_unit, scored
 
 
 class Refused(Exception):  # noqa: N818 -- a reason, turned into LedgerConflict by the ledger
@@ -128,7 +140,7 @@ class Refused(Exception):  # noqa: N818 -- a reason, turned into LedgerConflict 
         self.keys = keys
 
 
-def insert_assessments(connection: Connection, records: Sequence[PredictionRecord], ids: Sequence[int | None]) -> None:
+def insert_assessments(bulk: Bulk, records: Sequence[PredictionRecord], ids: Sequence[int | None]) -> None:
     """Store the risk decision and portfolio check of each prediction just inserted (id not None)."""
     stored = [(row_id, r) for r, row_id in zip(records, ids, strict=True) if row_id is not None]
     risks = [
@@ -152,13 +164,8 @@ def insert_assessments(connection: Connection, records: Sequence[PredictionRecor
         for row_id, r in stored
         if r.check is not None
     ]
-    _insert(connection, "risk_decisions", risks)
-    _insert(connection, "portfolio_checks", checks)
-
-
-def insert_positions(connection: Connection, opened: Sequence[tuple[int | None, Execution]]) -> None:
-    """Insert opened positions, each with the id of the prediction that opened it (or None)."""
-    _insert(connection, "positions", [{**_row(e.position), "prediction_id": row_id} for row_id, e in opened])
+    bulk.insert("risk_decisions", risks)
+    bulk.insert("portfolio_checks", checks)
 
 
 def decision_id(connection: Connection, decision: DecisionRef | None) -> int | None:
@@ -173,23 +180,37 @@ def decision_id(connection: Connection, decision: DecisionRef | None) -> int | N
     return connection.execute(query).scalar_one_or_none()
 
 
-def close_positions(connection: Connection, closes: Sequence[Execution]) -> list[str]:
+def close_positions(bulk: Bulk, closes: Sequence[Execution]) -> list[str]:
     """Bring each closed position's row to the execution's state; returns the keys of those that
-    were not open (or not there), which the caller must refuse by rolling back."""
-    # One statement per close: its row count is the only portable proof that it met an OPEN
-    # row (psycopg2 reports no reliable count for a batched UPDATE), and closes are rare.
-    refused = []
-    statement = (
-        update(PositionRow)
-        .where(PositionRow.key == bindparam("match_key"), PositionRow.status == OPEN)
-        .values({name: bindparam(f"new_{name}") for name in CLOSE_FIELDS})
-    )
-    for execution in closes:
-        position = execution.position
-        values = {f"new_{name}": getattr(position, name) for name in CLOSE_FIELDS}
-        if connection.execute(statement, {"match_key": position.key, **values}).rowcount != 1:
-            refused.append(position.key)
-    return refused
+    were not open (or not there, or closed twice here), which the caller must refuse by rolling back."""
+    keys = [e.position.key for e in closes]
+    twice = {key for key in keys if keys.count(key) > 1}
+    rows = [{**{name: getattr(e.position, name) for name in CLOSE_FIELDS}, "key": e.position.key} for e in closes]
+    # The status condition is the proof that each close met an OPEN row.
+    updated = bulk.update_returning("positions", rows, ("key",), ("status", "= 'OPEN'"), "id")
+    return [key for key, found in zip(keys, updated, strict=True) if len(found) != 1 or key in twice]
+
+
+def fill_outcomes(bulk: Bulk, outcomes: Sequence[Outcome]) -> list[int | None]:
+    """Score predictions, by id or by key; one that already has an outcome keeps it. For each
+    outcome, the id of the prediction it scored, or None."""
+    found: list[int | None] = [None] * len(outcomes)
+    for by_key, where in ((False, ("id",)), (True, ("pair", "candle_ts", "model_version"))):
+        batch = [(i, o) for i, o in enumerate(outcomes) if (o.ref is not None) == by_key]
+        rows = [
+            {
+                "actual_outcome": o.actual_outcome,
+                "outcome_return": o.outcome_return,
+                **(o.ref._asdict() if o.ref is not None else {"id": o.prediction_id}),
+            }
+            for _, o in batch
+        ]
+        unscored = ("actual_outcome", "IS NULL")
+        equals = ("correct", "prediction", "actual_outcome")
+        updated = bulk.update_returning("predictions", rows, where, unscored, "id", equals)
+        for (i, _), returned in zip(batch, updated, strict=True):
+            found[i] = returned[0][0] if returned else None
+    return found
 
 
 def order_row(order: Order) -> dict[str, Any]:
@@ -208,14 +229,10 @@ def order_row(order: Order) -> dict[str, Any]:
     }
 
 
-def insert_orders(connection: Connection, executions: Sequence[Execution]) -> None:
+def insert_orders(bulk: Bulk, executions: Sequence[Execution]) -> None:
     """Store the executions' orders, then their fills (a fill references its order)."""
-    _insert(connection, "orders", [order_row(e.order) for e in executions])
-    _insert(connection, "fills", [_row(f) for e in executions for f in e.order.fills])
-
-
-def insert_snapshots(connection: Connection, snapshots: Sequence[PortfolioSnapshot]) -> None:
-    _insert(connection, "portfolio_snapshots", [_row(s) for s in snapshots])
+    bulk.insert("orders", [order_row(e.order) for e in executions])
+    bulk.insert("fills", [_row(f) for e in executions for f in e.order.fills])
 
 
 def open_positions(connection: Connection) -> list[Position]:

@@ -33,6 +33,26 @@ def providers() -> list[str]:
     return [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in available]
 
 
+def session_options() -> ort.SessionOptions:
+    """The onnxruntime settings the service runs its model with; `benchmarks/bench_model.py` and
+    the export's parity check open their sessions with these too.
+
+    Chosen on `base` single-sample latency on the 2-core CPU (docs/benchmarks.md, bench_model):
+    one intra-op thread, sequential execution. A second intra-op thread (or the parallel
+    executor, the three timeframe encoders on two inter-op threads) lowers p50 and p99 by about
+    a fifth while the other core is idle, and multiplies the p99 by four to five as soon as
+    anything else runs on it: the service shares these cores with its event loop, the ledger and
+    the database. The graph optimisation levels measure alike (the LSTM/GRU kernels are over 80 % of
+    the time); ALL is kept. A saved optimised model runs no faster.
+    """
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    return options
+
+
 class Predictor:
     """One loaded bundle: `predict(features, mask)` on a (timeframes, window, 30) window."""
 
@@ -56,9 +76,7 @@ class Predictor:
             label["timeframe"], int(label["candles"]), float(label["up"]), float(label["down"])
         )
         self.horizon_s = int(self.label.horizon.total_seconds())
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = 1  # one decision at a time per pair: threads only add latency
-        self.session = ort.InferenceSession(str(bundle.model_path), options, providers=providers())
+        self.session = ort.InferenceSession(str(bundle.model_path), session_options(), providers=providers())
         self.trained_valid = _trained_valid(meta)
         self.masked = not bool(self.trained_valid.all())
 

@@ -175,6 +175,18 @@ class Desk:
             Exposure(o.pair, sectors.get(o.pair, "crypto"), o.margin, o.leverage) for o in self._openings.values()
         )
 
+    def holding(self, pair: str) -> str | None:
+        """The key of `pair`'s open position, or of an opening on it a venue has not filled yet;
+        None when it has neither (one position per pair: a second entry is denied)."""
+        for position in self.account.positions.values():
+            if position.pair == pair:
+                return position.key
+        for cid, opening in self._openings.items():
+            if opening.pair == pair:
+                order = self.orders.get(cid)
+                return order.intent.position_key if order is not None else cid
+        return None
+
     def _opened(self, order: Order, opening: _Opening) -> Execution | str:
         if order.filled_quantity <= 0:
             return order.reason or f"order {order.status.lower()}"

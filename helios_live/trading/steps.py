@@ -45,7 +45,9 @@ class Size:
 
 
 class Guard:
-    """Every portfolio limit, checked against the account as it stands; all violations listed."""
+    """One position per pair, then every portfolio limit, checked against the account as it
+    stands; all violations listed. A second entry on a pair is denied as that (`position_open`),
+    not as a limit the pair would break against itself."""
 
     name = "portfolio"
 
@@ -56,6 +58,11 @@ class Guard:
         sizing = context.sizing
         if sizing is None:
             return Denied(self.name, "no sizing to check")
+        held = self.desk.holding(context.pair)
+        if held is not None:
+            reason = f"position_open: {context.pair} already has an open position (key {held})"
+            context.check = LimitCheck(False, (reason,), {})
+            return Denied(self.name, reason)
         trader = self.desk.trader
         sectors = trader.sectors
         proposal = Proposal(

@@ -7,11 +7,12 @@ from collections.abc import Iterator
 
 from fastapi import APIRouter, Request, Response
 from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from helios_live.kernel import status as report
 from helios_live.kernel.kernel import Kernel
+from helios_live.kernel.stages import BUCKETS, Stages
 
 router = APIRouter(tags=["metrics"])
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -63,17 +64,36 @@ class EngineCollector(Collector):
             step, verdict = key.split(":")
             verdicts.add_metric([step, verdict], float(n))
         yield verdicts
-        latency = GaugeMetricFamily(
-            "helios_decision_latency_ms", "closing message to stored prediction", labels=["quantile"]
+        yield histograms(
+            engine.decision_latency,
+            "helios_decision_latency_seconds",
+            "closing message to stored prediction; decisions=catchup waited for their pair's catch-up",
+            "decisions",
         )
-        for q in ("p50", "p99"):
-            if m["decision_latency_ms"][q] is not None:
-                latency.add_metric([q], m["decision_latency_ms"][q])
-        yield latency
+        yield stage_histograms(engine.stages)
         errors = CounterMetricFamily("helios_engine_errors", "errors by kind", labels=["kind"])
         for kind, n in m["errors"].items():
             errors.add_metric([kind], float(n))
         yield errors
+
+
+def stage_histograms(stages: Stages) -> HistogramMetricFamily:
+    """Every stage's durations as one histogram family, labelled by stage."""
+    return histograms(
+        stages,
+        "helios_stage_seconds",
+        "wall time of each stage of a decision: features, inference, step_<name>, ledger_commit",
+        "stage",
+    )
+
+
+def histograms(stages: Stages, name: str, documentation: str, label: str) -> HistogramMetricFamily:
+    """One histogram family of `stages`, each labelled by its name under `label`."""
+    family = HistogramMetricFamily(name, documentation, labels=[label])
+    bounds = [str(b) for b in BUCKETS] + ["+Inf"]  # 1e-05 .. 10.0: what Prometheus's own client writes
+    for stage, histogram in stages.snapshot().items():
+        family.add_metric([stage], list(zip(bounds, histogram.buckets, strict=True)), histogram.sum)
+    return family
 
 
 def registry_for(engine: Kernel) -> CollectorRegistry:

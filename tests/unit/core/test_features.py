@@ -9,6 +9,7 @@ from helios_core.candles import resample, to_bars
 from helios_core.features.batch import block_features, indicators
 from helios_core.features.multi import StreamingFeatures, emit
 from helios_core.features.spec import FEATURE_SET_VERSION, NAMES, SPECS, TIMEFRAMES, vector_names
+from helios_core.features.streaming import StreamingBlock
 from tests.conftest import REPO
 from tests.features_support import M1, M5, M15, batch_vectors, one_minute
 
@@ -118,3 +119,14 @@ def test_the_docs_table_is_the_definition() -> None:
         cells = [c.strip() for c in row.strip("|").split("|")]
         assert cells[1] == f"`{spec.name}`" and cells[2] == spec.group and cells[3] == spec.formula
         assert cells[4] == spec.unit and cells[6] == str(spec.warmup) and cells[7] == spec.needs
+
+
+def test_a_candle_that_raises_starts_a_new_segment_and_the_block_goes_on(btc: pd.DataFrame) -> None:
+    bars = to_bars(btc.head(60))
+    block, fresh = StreamingBlock(M1), StreamingBlock(M1)
+    for bar in bars[:40]:
+        block.update(bar)
+    with pytest.raises(ValueError):
+        block.update(bars[40]._replace(close=0.0))  # no log of a zero close
+    after = [block.update(bar) for bar in bars[41:]]
+    assert np.array_equal(after, [fresh.update(bar) for bar in bars[41:]], equal_nan=True)  # as if from scratch

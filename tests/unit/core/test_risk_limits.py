@@ -102,8 +102,8 @@ def test_bdd_adding_to_a_position_beyond_twenty_percent_is_rejected() -> None:
     violations, metrics = check(LIMITS, view, BTC, unrelated)
     assert "max_position: BTCZAR would be 25.00% of equity > 20.00%" in violations
     assert metrics["position_share"] == pytest.approx(0.25)
-    # Adding to the same pair is also perfectly correlated with the open position.
-    assert "max_correlation: BTCZAR vs BTCZAR 1.00 > 0.90" in violations and len(violations) == 2
+    # A pair is never compared with itself: only the share is over its limit.
+    assert violations == ["max_position: BTCZAR would be 25.00% of equity > 20.00%"]
 
 
 def test_bdd_a_drawdown_of_fifteen_and_a_half_percent_is_rejected() -> None:
@@ -143,12 +143,20 @@ def test_unknown_correlations_are_skipped_and_the_highest_known_is_reported() ->
     assert sorted(nothing_known.asked) == [("BTCZAR", "ETHZAR"), ("BTCZAR", "SOLZAR"), ("BTCZAR", "XRPZAR")]
 
 
-def test_the_same_pair_counts_as_perfectly_correlated_without_asking() -> None:
+def test_the_correlation_limit_never_compares_a_pair_with_itself() -> None:
     view = PortfolioView(100_000.0, 100_000.0, 100_000.0, (crypto("BTCZAR", 1_000.0), crypto("BTCZAR", 1_000.0)))
     correlation = Correlation({})
     violations, metrics = check(LIMITS, view, BTC, correlation)
-    assert violations == ["max_correlation: BTCZAR vs BTCZAR 1.00 > 0.90"] and correlation.asked == []
+    assert violations == [] and correlation.asked == [] and math.isnan(metrics["max_correlation"])
     assert metrics["position_share"] == pytest.approx(0.12)
+
+
+def test_the_correlation_limit_reports_another_pair_not_the_proposals_own() -> None:
+    view = PortfolioView(100_000.0, 100_000.0, 100_000.0, (crypto("BTCZAR", 1_000.0), crypto("ETHZAR", 1_000.0)))
+    correlation = Correlation({frozenset(("BTCZAR", "ETHZAR")): 0.95})
+    violations, _ = check(LIMITS, view, BTC, correlation)
+    assert violations == ["max_correlation: BTCZAR vs ETHZAR 0.95 > 0.90"]
+    assert correlation.asked == [("BTCZAR", "ETHZAR")]
 
 
 def test_sector_share_counts_only_the_proposals_sector() -> None:

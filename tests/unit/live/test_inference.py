@@ -64,3 +64,18 @@ def test_features_never_valid_in_training_are_masked_live(tmp_path: Path) -> Non
         changed[i // BLOCK, :, i % BLOCK] += 100.0
 
     assert predictor.predict(features, mask) == predictor.predict(changed, mask)
+
+
+def test_the_service_runs_its_model_with_the_measured_session_settings(tmp_path: Path) -> None:
+    import onnxruntime as ort
+
+    from helios_live.models.inference import session_options
+
+    options = session_options()
+    assert options.intra_op_num_threads == 1 and options.inter_op_num_threads == 1
+    assert options.execution_mode == ort.ExecutionMode.ORT_SEQUENTIAL
+    assert options.graph_optimization_level == ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    make_bundle(tmp_path)
+    registry = Registry(tmp_path)
+    predictor = load(registry, str(registry.active()))
+    assert predictor.session.get_session_options().intra_op_num_threads == 1

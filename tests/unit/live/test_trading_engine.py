@@ -33,9 +33,9 @@ def test_an_approved_signal_opens_a_paper_position_recorded_with_its_decision(tm
     opened = [d for d in decisions if d["approved"] and d["check"] and d["check"]["passed"]]
     assert opened and opened[-1]["vol_source"] in ("GARCH", "EWMA")
     assert opened[-1]["regime"] in ("LOW", "MEDIUM", "HIGH", "EXTREME")
-    # later decisions on the same pair are denied by the guard while the position is open
+    # later decisions on the same pair are denied by the guard as that while the position is open
     denied = [d for d in decisions if d["check"] and not d["check"]["passed"]]
-    assert denied and all("max_correlation" in " ".join(d["check"]["violations"]) for d in denied)
+    assert denied and all(d["check"]["violations"][0].startswith("position_open: BTCPERP") for d in denied)
     assert {f["client_order_id"] for f in fills} >= {position["key"] + "-O"}
     executed = [
         p

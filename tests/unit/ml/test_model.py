@@ -61,3 +61,60 @@ def test_parity_fails_for_a_different_model(tmp_path: Path) -> None:
     which = np.arange(min(1000, len(samples)))
     assert parity(exported, tmp_path / "m.onnx", samples, which) <= PARITY_TOLERANCE
     assert parity(other, tmp_path / "m.onnx", samples, which) > PARITY_TOLERANCE
+
+
+def test_the_export_keeps_native_recurrences_and_omits_their_zero_initial_states(tmp_path: Path) -> None:
+    import onnx
+
+    torch.manual_seed(3)
+    net = HeliosNet(PRESETS["small"]).eval()
+    export_onnx(net, tmp_path / "m.onnx", window=8)
+    nodes = onnx.load(str(tmp_path / "m.onnx")).graph.node
+    ops = [n.op_type for n in nodes]
+    assert ops.count("LSTM") == 3 and ops.count("GRU") == 3  # one encoder per timeframe, not unrolled
+    assert not {"Loop", "Scan", "ConstantOfShape"} & set(ops)
+    assert all(len(n.input) <= 5 for n in nodes if n.op_type in ("LSTM", "GRU"))  # X, W, R, B, lens only
+    x, m = torch.randn(7, 3, 8, 30), (torch.rand(7, 3, 8, 30) > 0.3).float()
+    onnx_out = session(tmp_path / "m.onnx").run(None, {"features": x.numpy(), "mask": m.numpy()})
+    with torch.no_grad():
+        torch_out = Exported(net)(x, m)
+    assert max(float(np.abs(a - b.numpy()).max()) for a, b in zip(onnx_out, torch_out, strict=True)) <= PARITY_TOLERANCE
+
+
+def test_a_nonzero_initial_state_is_kept() -> None:
+    import onnx
+    from onnx import TensorProto, helper
+
+    from helios_dagster.ml.export import drop_zero_initial_states
+
+    hidden, inputs = 2, 3
+    weights = [
+        helper.make_tensor(name, TensorProto.FLOAT, dims, np.full(int(np.prod(dims)), 0.1, dtype=np.float32))
+        for name, dims in (("W", [1, 4 * hidden, inputs]), ("R", [1, 4 * hidden, hidden]), ("B", [1, 8 * hidden]))
+    ]
+    shape = helper.make_tensor("shape", TensorProto.INT64, [3], np.array([1, 1, hidden], dtype=np.int64))
+    nodes = [
+        helper.make_node("Constant", [], ["s"], value=shape),
+        helper.make_node(
+            "ConstantOfShape", ["s"], ["zeros"], value=helper.make_tensor("v", TensorProto.FLOAT, [1], [0.0])
+        ),
+        helper.make_node(
+            "ConstantOfShape", ["s"], ["ones"], value=helper.make_tensor("v", TensorProto.FLOAT, [1], [1.0])
+        ),
+        helper.make_node("LSTM", ["X", "W", "R", "B", "", "ones", "zeros"], ["Y"], hidden_size=hidden),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "g",
+        [helper.make_tensor_value_info("X", TensorProto.FLOAT, [4, 1, inputs])],
+        [helper.make_tensor_value_info("Y", TensorProto.FLOAT, [4, 1, 1, hidden])],
+        weights,
+    )
+    model = helper.make_model(graph)
+
+    drop_zero_initial_states(model)
+
+    lstm = [n for n in model.graph.node if n.op_type == "LSTM"][0]
+    assert list(lstm.input) == ["X", "W", "R", "B", "", "ones"]  # the zero cell state goes, the ones stay
+    assert [n.output[0] for n in model.graph.node if n.op_type == "ConstantOfShape"] == ["ones"]
+    onnx.checker.check_model(model)
