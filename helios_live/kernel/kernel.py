@@ -114,7 +114,7 @@ class Kernel(Timers):
         self.stream_lag: float | None = None  # clock minus the latest event's exchange time (live clocks)
         self.states: dict[str, PairState] = {}
         self.queues: dict[str, asyncio.Queue[Arrival]] = {}
-        self._working = 0  # pairs handling an event now
+        self._deciding = 0  # decisions under way
         self.broadcaster = Broadcaster()
         self.writer = ThreadPoolExecutor(1, thread_name_prefix="ledger")
         self.stages = Stages()  # wall time per stage of a decision (and the ledger's commits), for /metrics
@@ -359,14 +359,13 @@ class Kernel(Timers):
 
     # workers -------------------------------------------------------------------------------
     def _busy(self) -> bool:
-        """Whether a pair is handling an event or has one waiting."""
-        return self._working > 0 or any(not q.empty() for q in self.queues.values())
+        """Whether a decision is under way (between its candle's features and its ledger unit)."""
+        return self._deciding > 0
 
     async def _worker(self, state: PairState) -> None:
         queue = self.queues[state.pair]
         while True:
             arrival = await queue.get()
-            self._working += 1
             try:
                 if not math.isnan(arrival.at):
                     await state.timers.advance_to(arrival.at)  # the pair's own alarms, due by then
@@ -381,7 +380,6 @@ class Kernel(Timers):
                 log.exception("pair %s: error handling %r", state.pair, arrival.event)
                 await self.record("ERROR", pair=state.pair, error=f"{type(exc).__name__}: {exc}")
             finally:
-                self._working -= 1
                 queue.task_done()
 
     def now(self, state: PairState) -> float:
@@ -444,31 +442,35 @@ class Kernel(Timers):
             return
         if bar.ts <= self.desk.decided_until.get(state.pair, -math.inf):
             return  # decided before a restart: the ledger has its decision (and any trade)
-        watch.restart()
-        prediction = await self.batcher.predict(predictor, *window)
-        watch.lap("inference")  # the await's wall time: the batch the pair waited for, not one row's share
-        now = self.now(state)
-        context = Context(
-            state.pair,
-            prediction,
-            predictor.version,
-            bar.close,
-            self.emergency_stop,
-            self.auto_trading,
-            now=close if math.isnan(now) else now,
-            candle_ts=bar.ts,
-            key=position_key(state.pair, bar.ts, predictor.version),
-            mode=self.desk.mode,
-            halted=self.halted(),
-        )
-        watch.restart()
-        verdicts = await run_chain(self.steps, context, watch.step)
-        for verdict in verdicts:
-            self.verdicts[f"{verdict.step}:{'approved' if verdict.approved else 'denied'}"] += 1
-        record = decision_record(bar, predictor, context, verdicts)
-        execution = context.execution
-        snapshots = [self.desk.snapshot(context.now, "FILL")] if execution else []
-        stored = self.ledger_writer.submit(record, received, snapshots=snapshots)
+        self._deciding += 1  # the ledger's flush waits for the decisions under way (one transaction)
+        try:
+            watch.restart()
+            prediction = await self.batcher.predict(predictor, *window)
+            watch.lap("inference")  # the await's wall time: the batch the pair waited for, not one row's share
+            now = self.now(state)
+            context = Context(
+                state.pair,
+                prediction,
+                predictor.version,
+                bar.close,
+                self.emergency_stop,
+                self.auto_trading,
+                now=close if math.isnan(now) else now,
+                candle_ts=bar.ts,
+                key=position_key(state.pair, bar.ts, predictor.version),
+                mode=self.desk.mode,
+                halted=self.halted(),
+            )
+            watch.restart()
+            verdicts = await run_chain(self.steps, context, watch.step)
+            for verdict in verdicts:
+                self.verdicts[f"{verdict.step}:{'approved' if verdict.approved else 'denied'}"] += 1
+            record = decision_record(bar, predictor, context, verdicts)
+            execution = context.execution
+            snapshots = [self.desk.snapshot(context.now, "FILL")] if execution else []
+            stored = self.ledger_writer.submit(record, received, snapshots=snapshots)
+        finally:
+            self._deciding -= 1
         if execution is not None:
             self.desk.opened(execution)
         # Its outcome is flushed on the same writer thread after this insert: it can wait on it.

@@ -10,6 +10,7 @@ own bind processor, so a row stored here reads back exactly as one stored throug
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -34,6 +35,7 @@ class Bulk:
     minute's eight tables would otherwise be eight."""
 
     def __init__(self, connection: Connection) -> None:
+        self.connection = connection
         self.dialect = connection.dialect
         self.postgres = self.dialect.name == "postgresql"
         self.cursor = connection.connection.cursor()
@@ -65,7 +67,12 @@ class Bulk:
         try:
             yield
         except dbapi.Error as exc:
-            raise DBAPIError.instance(statement, None, exc, dbapi.Error) from exc
+            # As SQLAlchemy does for its own statements: a connection the server dropped is
+            # invalidated, so that no rollback is tried on it and the pool never hands it out again.
+            gone = self.dialect.is_disconnect(exc, self.connection.connection.dbapi_connection, self.cursor)
+            if gone:
+                self.connection.invalidate(exc)
+            raise DBAPIError.instance(statement, None, exc, dbapi.Error, connection_invalidated=gone) from exc
 
     def insert(self, table: str, rows: Sequence[dict[str, Any]]) -> None:
         if not rows:
@@ -169,7 +176,9 @@ class _Shape:
         self.processors: dict[str, Processor] = {
             c.name: c.type.dialect_impl(dialect).bind_processor(dialect) for c in table.columns
         }
-        self.types = {c.name: c.type.compile(dialect) for c in table.columns}
+        # Cast to the column's type without its length: an explicit cast to VARCHAR(n) truncates
+        # silently, where assigning a longer value to the column fails (as SQLAlchemy's would).
+        self.types = {c.name: re.sub(r"^VARCHAR\(\d+\)$", "VARCHAR", c.type.compile(dialect)) for c in table.columns}
         self._processed = [(i, p) for i, n in enumerate(self.names) if (p := self.processors[n]) is not None]
 
     def values(self, row: dict[str, Any]) -> list[Any]:

@@ -66,7 +66,10 @@ class Spool:
             self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.execute(
-                "CREATE TABLE IF NOT EXISTS entries (seq INTEGER PRIMARY KEY, decisions INTEGER, payload BLOB)"
+                # AUTOINCREMENT: a sequence number is never reused, even once the table is empty,
+                # or the ledger's marker of an earlier landing would skip the next outage's entries.
+                "CREATE TABLE IF NOT EXISTS entries"
+                " (seq INTEGER PRIMARY KEY AUTOINCREMENT, decisions INTEGER, payload BLOB)"
             )
             self._db.execute("CREATE TABLE IF NOT EXISTS meta (id TEXT)")
             row = self._db.execute("SELECT id FROM meta").fetchone()
@@ -100,7 +103,19 @@ class Spool:
     def read(self, after: int) -> list[tuple[int, Entry]]:
         """The entries after sequence number `after`, in order."""
         rows = self._db.execute("SELECT seq, payload FROM entries WHERE seq > ? ORDER BY seq", (after,))
-        return [(seq, pickle.loads(payload)) for seq, payload in rows]  # noqa: S301 -- our own file
+        out = []
+        for seq, payload in rows:
+            try:
+                entry = pickle.loads(payload)  # noqa: S301 -- our own file
+            except Exception as exc:  # written by a version whose records differ from this one's
+                raise SpoolError(
+                    f"ledger spool {self.path}: entry {seq} cannot be read by this version of Helios ({exc});"
+                    " its writes are not in the ledger: moving the file aside lets the service start without them"
+                ) from exc
+            if not isinstance(entry, Entry):
+                raise SpoolError(f"ledger spool {self.path}: entry {seq} is not a spool entry")
+            out.append((seq, entry))
+        return out
 
     def remove(self, through: int) -> None:
         """Forget the entries up to `through`: they are in the ledger."""

@@ -20,7 +20,15 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, Select, case, create_engine, event, func, insert, select, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, DatabaseError, IntegrityError, OperationalError, ProgrammingError
+from sqlalchemy.exc import (
+    ArgumentError,
+    DatabaseError,
+    DataError,
+    IntegrityError,
+    InterfaceError,
+    OperationalError,
+    ProgrammingError,
+)
 
 from helios_core.errors import HeliosError
 from helios_core.trading.account import PortfolioSnapshot
@@ -57,7 +65,8 @@ class LedgerError(HeliosError):
 
 class LedgerConflict(LedgerError):
     """A write would break the ledger's invariants (an order id or position key stored twice, a
-    close of a position that is not open); the whole transaction was rolled back."""
+    close of a position that is not open) or its data does not fit the schema (a value too long);
+    the whole transaction was rolled back. The same write would be refused again."""
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -136,17 +145,17 @@ class Ledger:
                 yield connection
         except OperationalError as exc:
             raise self._error(exc) from exc
-        except IntegrityError as exc:
+        except (IntegrityError, DataError) as exc:  # the data, not the database: never worth a retry
             detail = str(exc.orig).strip().partition("\n")[0]
             raise LedgerConflict(f"ledger {self.url} refused the write, nothing of it was stored: {detail}") from exc
         except ProgrammingError as exc:
             if getattr(exc.orig, "pgcode", None) != PG_UNDEFINED_TABLE:
                 raise
             raise self._error(exc) from exc
-        except DatabaseError as exc:  # a corrupt file, a driver-level failure: never a bare traceback
+        except (DatabaseError, InterfaceError) as exc:  # a corrupt file, a dropped connection: never a bare traceback
             raise self._error(exc) from exc
 
-    def _error(self, exc: DatabaseError) -> LedgerError:
+    def _error(self, exc: DatabaseError | InterfaceError) -> LedgerError:
         detail = str(exc.orig).strip().partition("\n")[0]
         if "no such table" in detail or getattr(exc.orig, "pgcode", None) == PG_UNDEFINED_TABLE:
             return LedgerError(f"ledger {self.url} has no schema (run migrate): {detail}")
@@ -228,12 +237,15 @@ class Ledger:
         with self._begin() as connection:
             return connection.execute(insert(EngineEventRow).values(**values).returning(EngineEventRow.id)).scalar_one()
 
-    def spooled_through(self, spool: str) -> int:
-        """The last entry of spool `spool` that is in the ledger (0: none)."""
-        query = select(EngineEventRow.detail).where(EngineEventRow.kind == DRAINED)
+    def spooled_through(self, spool: str) -> tuple[int, int]:
+        """How far spool `spool` is in the ledger: its last entry landed whole (0: none), and how
+        many units of the entry after it (an entry landed unit by unit when one was refused)."""
+        query = select(EngineEventRow.detail).where(EngineEventRow.kind == DRAINED).order_by(EngineEventRow.id)
         with self._begin() as connection:
             drained = [d for (d,) in connection.execute(query) if d.get("spool") == spool]
-        return max((int(d["through"]) for d in drained), default=0)
+        if not drained:
+            return 0, 0
+        return int(drained[-1]["through"]), int(drained[-1].get("units", 0))
 
     def due_outcomes(self, pair: str, until: datetime) -> list[Due]:
         """Predictions of `pair` without an outcome whose horizon has passed by `until`, oldest first."""

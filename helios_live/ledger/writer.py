@@ -101,9 +101,9 @@ class LedgerWriter:
         self.health = WriteHealth(now)
         self.spool, self.retry_s = spool, retry_s
         self.on_commit = on_commit  # seconds each commit took, for the stage figures
-        # Whether the engine is still working on what arrived (a minute's closes, outcomes and
-        # decisions): while it is, the flush waits, so that they share one transaction and the
-        # writer thread does not take the GIL from the decisions still being made.
+        # Whether decisions are under way: while they are, the flush waits, so that a minute's
+        # closes, outcomes and decisions share one transaction and the writer thread does not
+        # take the GIL from the decisions still being made.
         self.busy = busy
         self._held = 0  # loop turns the planned flush has waited for `busy`
         self.spool_error = ""  # why the spool itself failed (then entries stop)
@@ -350,9 +350,16 @@ class LedgerWriter:
         spool = self.spool
         assert spool is not None  # noqa: S101 -- only called with one
         if spool.full:  # bounded: a decision that opened nothing is not kept (entries are refused)
-            kept = [replace(u, predictions=tuple(p for p in u.predictions if p.execution is not None)) for u in units]
-            self.dropped += sum(len(u.predictions) for u in units) - sum(len(u.predictions) for u in kept)
-            units = kept
+            keep = [not _only_a_decision(u) for u in units]
+            lost = [one for one, k in zip(batch, keep, strict=True) if not k]
+            batch = [one for one, k in zip(batch, keep, strict=True) if k]
+            units = [u for u, k in zip(units, keep, strict=True) if k]
+            self.dropped += len(lost)
+            full = SpoolError(f"ledger spool {spool.path} is full ({spool.decisions} decisions): decision not kept")
+            for one in lost:
+                with self._lock:
+                    self._keys.pop(one.future, None)
+                one.future.set_exception(full)
         try:
             spool.append(Entry(tuple(units), tuple(outcomes)))
         except SpoolError as exc:
@@ -391,8 +398,11 @@ class LedgerWriter:
         self.spool_error = ""
 
     def _retry(self) -> None:
-        if self.spool is not None and self.spool.entries:
-            self._drain()
+        try:
+            if self.spool is not None and self.spool.entries:
+                self._drain()
+        except Exception:  # a timer's job: nobody waits on it, so say it here
+            log.exception("ledger spool retry failed")
 
     def _drain(self) -> None:
         """Land the spool's entries in the ledger, in order, with the marker that makes each land once."""
@@ -400,39 +410,58 @@ class LedgerWriter:
         assert spool is not None  # noqa: S101 -- only called with one
         self._tried = self.health.now()
         try:
-            through = self.ledger.spooled_through(spool.id)
+            through, units_done = self.ledger.spooled_through(spool.id)
             entries = spool.read(through)
+            if entries and units_done:  # a crash left the first entry landed in part
+                seq, first = entries[0]
+                entries[0] = (seq, replace(first, units=first.units[units_done:]))
             if entries:
                 try:
-                    self.ledger.commit(*_together(entries, self._marker(spool, entries)))
-                except LedgerConflict:
-                    for seq, entry in entries:  # entry by entry: a bad one is refused, not retried forever
-                        self._land_alone(spool, seq, entry)
+                    self.ledger.commit(*_together(entries, self._marker(spool, entries[-1][0], entries)))
+                except LedgerConflict:  # entry by entry, unit by unit: a bad one is refused, not retried for ever
+                    for seq, entry in entries:
+                        self._land_alone(spool, seq, entry, units_done if seq == entries[0][0] else 0)
             spool.remove(entries[-1][0] if entries else through)
-        except LedgerError as exc:
+        except (LedgerError, SpoolError) as exc:
             self.health.fail(exc)
             return
         self.drained += len(entries)
         self.health.ok()
         log.warning("ledger spool landed: %d entries", len(entries))
 
-    def _land_alone(self, spool: Spool, seq: int, entry: Entry) -> None:
-        marker = self._marker(spool, [(seq, entry)])
+    def _land_alone(self, spool: Spool, seq: int, entry: Entry, done: int) -> None:
         try:
-            self.ledger.commit(entry.units, entry.outcomes, [*entry.events, marker])
-        except LedgerConflict as exc:
-            log.error("ledger spool entry %d refused by the ledger, not stored: %s", seq, exc)
-            refused = Event("LEDGER_SPOOL_REFUSED", marker.at, {"entry": seq, "error": str(exc)})
-            self.ledger.commit((), (), [refused, marker])
+            self.ledger.commit(entry.units, entry.outcomes, [*entry.events, self._marker(spool, seq, [(seq, entry)])])
+            return
+        except LedgerConflict:
+            pass
+        # Each unit in a transaction of its own, with a marker of how far the entry got.
+        for i, unit in enumerate(entry.units, start=done + 1):
+            marker = self._marker(spool, seq - 1, [], units=i)
+            try:
+                self.ledger.commit([unit], (), [marker])
+            except LedgerConflict as exc:
+                log.error("ledger spool entry %d, unit %d refused by the ledger, not stored: %s", seq, i, exc)
+                refused = Event("LEDGER_SPOOL_REFUSED", marker.at, {"entry": seq, "unit": i, "error": str(exc)})
+                self.ledger.commit((), (), [refused, marker])
+        self.ledger.commit((), entry.outcomes, [*entry.events, self._marker(spool, seq, [(seq, entry)])])
 
-    def _marker(self, spool: Spool, entries: list[tuple[int, Entry]]) -> Event:
+    def _marker(self, spool: Spool, through: int, entries: list[tuple[int, Entry]], units: int = 0) -> Event:
+        """The engine event that says the spool's entries up to `through` are in the ledger, and
+        `units` units of the entry after it."""
         detail = {
             "spool": spool.id,
-            "through": entries[-1][0],
+            "through": through,
+            "units": units,
             "entries": len(entries),
             "decisions": sum(e.decisions for _, e in entries),
         }
         return Event(DRAINED, as_datetime(self.health.now()), detail)
+
+
+def _only_a_decision(unit: Unit) -> bool:
+    """A decision that traded nothing, and nothing else: what a full spool does not keep."""
+    return not (unit.closes or unit.snapshots or unit.opens) and all(p.execution is None for p in unit.predictions)
 
 
 def _stamped(unit: Submitted, start: float) -> tuple[PredictionRecord, ...]:

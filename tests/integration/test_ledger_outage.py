@@ -8,15 +8,21 @@ import asyncio
 import socket
 import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
+from unittest.mock import patch
 
+import psycopg2
 import pytest
 from sqlalchemy.engine import make_url
 
 from helios_live.kernel.status import spool_state
-from helios_live.ledger import Ledger
+from helios_live.ledger import Ledger, LedgerConflict, trading
 from helios_live.ledger.spool import DRAINED, Spool
-from tests.ledger_support import temporary_database
+from helios_live.ledger.writer import LedgerWriter
+from tests.ledger_support import record, temporary_database, traded
 from tests.live_support import feed, start_trading, trading_kernel
 
 pytestmark = pytest.mark.integration
@@ -121,3 +127,55 @@ def test_an_outage_mid_run_loses_nothing_and_lands_everything_once(database: str
     assert drained and drained[0]["detail"]["decisions"] >= 40
     kinds = {e["kind"] for e in ledger.events(limit=1000).items}
     assert "LEDGER_SPOOLING" in kinds  # the engine said so, and the event itself waited in the spool
+
+
+def test_a_connection_dropped_inside_a_transaction_is_spooled(database: str, tmp_path: Path) -> None:
+    """The server ends the session between two statements of a flush: the write waits in the
+    spool (not lost as an unknown error), and the pool hands out a fresh connection after."""
+    ledger = Ledger(database)
+    ledger.migrate()
+    name = make_url(database).database
+    spool = Spool(tmp_path / "spool.sqlite", capacity=1000)
+    insert = trading.insert_predictions
+
+    def dropped(bulk: Any, records: Any) -> Any:
+        admin = psycopg2.connect(make_url(database).set(database="postgres").render_as_string(hide_password=False))
+        admin.autocommit = True
+        with admin.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+                (name,),
+            )
+        admin.close()
+        return insert(bulk, records)
+
+    async def run() -> list[Any]:
+        w = LedgerWriter(ledger, ThreadPoolExecutor(1), spool=spool)
+        with patch.object(trading, "insert_predictions", dropped):
+            first = await asyncio.wrap_future(w.submit(traded("BTCZAR", 1)))
+        w._tried = None  # due at once
+        second = await asyncio.wrap_future(w.submit(traded("ETHZAR", 2)))
+        return [first, second]
+
+    first, second = asyncio.run(run())
+    assert first.spooled and spool.entries == 0  # landed at the next flush, on a new connection
+    assert second.row is not None and not second.spooled  # then it went in, behind what had waited
+    assert [p["pair"] for p in sorted(ledger.positions().items, key=lambda p: p["id"])] == ["BTCZAR", "ETHZAR"]
+
+
+def test_a_write_the_database_refuses_is_not_spooled(database: str, tmp_path: Path) -> None:
+    """A value too long is the data's fault: retrying it would block the spool for ever."""
+    ledger = Ledger(database)
+    ledger.migrate()
+    spool = Spool(tmp_path / "spool.sqlite", capacity=1000)
+
+    async def run() -> BaseException | None:
+        w = LedgerWriter(ledger, ThreadPoolExecutor(1), spool=spool)
+        try:
+            await asyncio.wrap_future(w.submit(replace(record("BTCZAR", 0), model_version="m" * 81)))
+        except LedgerConflict as exc:
+            return exc
+        return None
+
+    assert isinstance(asyncio.run(run()), LedgerConflict)
+    assert spool.entries == 0

@@ -14,8 +14,8 @@ import pytest
 
 from helios_live.ledger import Ledger, LedgerError
 from helios_live.ledger.records import Outcome, Unit
-from helios_live.ledger.spool import DRAINED, Entry, Spool
-from helios_live.ledger.writer import LedgerWriter, Stored
+from helios_live.ledger.spool import DRAINED, Entry, Spool, SpoolError
+from helios_live.ledger.writer import HOLD_TURNS, LedgerWriter, Stored
 from tests.ledger_support import HOUR, T0, closing, record, snapshot, traded
 
 
@@ -34,7 +34,7 @@ class Flaky(Ledger):
         self.commits += 1
         return result
 
-    def spooled_through(self, spool: str) -> int:
+    def spooled_through(self, spool: str) -> tuple[int, int]:
         if self.down:
             raise LedgerError(f"ledger {self.url} is unreachable: connection refused")
         return super().spooled_through(spool)
@@ -182,8 +182,13 @@ def test_a_full_spool_refuses_entries_and_keeps_exits(ledger: Flaky, tmp_path: P
     async def run() -> LedgerWriter:
         w = writer(ledger, spool)
         ledger.down = True
+        refused = []
         for h in range(1, 5):
-            await asyncio.wrap_future(w.submit(record("BTCZAR", h)))
+            try:
+                await asyncio.wrap_future(w.submit(record("BTCZAR", h)))
+            except SpoolError as exc:  # beyond the bound: not kept, and the engine hears so
+                refused.append(str(exc))
+        assert len(refused) == 2 and "is full (2 decisions)" in refused[0]
         assert "spool is full (2 decisions)" in w.refusing()
         exit_ = closing(opened.execution)  # type: ignore[arg-type]
         await asyncio.wrap_future(w.submit(None, None, [exit_], [snapshot(T0 + 9 * HOUR)]))
@@ -253,3 +258,77 @@ def test_the_outcome_of_a_decision_that_was_not_stored_takes_nothing_down_with_i
 
     stored, scored = asyncio.run(run())
     assert stored[0].row is not None and [o.prediction_id for o in scored] == [stored[0].row]
+
+
+def test_a_flush_waits_for_the_decisions_under_way_but_never_for_ever(ledger: Flaky) -> None:
+    deciding = [True]
+
+    async def run() -> tuple[int, int, int]:
+        w = LedgerWriter(ledger, ThreadPoolExecutor(1), Clock(), busy=lambda: deciding[0])
+        first = w.submit(record("BTCZAR", 1))
+        for _ in range(5):
+            await asyncio.sleep(0)
+        held = ledger.commits  # nothing yet: a decision is under way
+        w.submit(record("BTCZAR", 2))
+        deciding[0] = False
+        await asyncio.wrap_future(first)
+        together = ledger.commits  # both in one transaction
+        deciding[0] = True
+        third = w.submit(record("BTCZAR", 3))
+        for _ in range(HOLD_TURNS + 5):  # a decision that never ends does not hold the ledger
+            await asyncio.sleep(0)
+        await asyncio.wrap_future(third)
+        return held, together, ledger.commits
+
+    assert asyncio.run(run()) == (0, 1, 2)
+
+
+def test_a_second_outage_lands_too(ledger: Flaky, tmp_path: Path) -> None:
+    """Sequence numbers are never reused: the first landing's marker must not hide the second's."""
+    spool = Spool(tmp_path / "spool.sqlite", capacity=1000)
+
+    async def outage(hours: range) -> None:
+        w = writer(ledger, spool)
+        ledger.down = True
+        for h in hours:
+            await asyncio.wrap_future(w.submit(record("BTCZAR", h)))
+        ledger.down = False
+        w._drain()
+
+    asyncio.run(outage(range(3)))
+    asyncio.run(outage(range(3, 6)))
+    assert spool.entries == 0 and len(ledger.predictions().items) == 6
+
+
+def test_a_refused_unit_in_the_spool_keeps_the_others(ledger: Flaky, tmp_path: Path) -> None:
+    spool = Spool(tmp_path / "spool.sqlite", capacity=1000)
+    ghost = closing(traded("XRPZAR", 0, key="GHOST").execution)  # type: ignore[arg-type]
+
+    async def run() -> None:
+        w = writer(ledger, spool)
+        ledger.down = True
+        good = w.submit(traded("ETHZAR", 1))
+        bad = w.submit(None, None, [ghost], [snapshot(T0 + HOUR)])  # a close of a position never opened
+        after = w.submit(traded("SOLZAR", 2))
+        for future in (good, bad, after):
+            await asyncio.wrap_future(future)
+        ledger.down = False
+        w._drain()
+
+    asyncio.run(run())
+    assert spool.entries == 0
+    assert {p["pair"] for p in ledger.positions().items} == {"ETHZAR", "SOLZAR"}
+    refused = ledger.events(kind="LEDGER_SPOOL_REFUSED").items
+    assert len(refused) == 1 and "GHOST" in refused[0]["detail"]["error"]
+    # landed unit by unit: a crash now would resume after what is there, not land it twice
+    writer(ledger, Spool(tmp_path / "spool.sqlite", capacity=1000))._drain()
+    assert len(ledger.positions().items) == 2
+
+
+def test_a_spool_this_version_cannot_read_stops_the_start_with_a_reason(ledger: Flaky, tmp_path: Path) -> None:
+    path = tmp_path / "spool.sqlite"
+    spool = Spool(path, capacity=10)
+    spool._db.execute("INSERT INTO entries (decisions, payload) VALUES (1, ?)", (b"not a pickle",))
+    reopened = Spool(path, capacity=10)
+    with pytest.raises(LedgerError, match="cannot be read by this version"):
+        writer(ledger, reopened).land()
