@@ -29,12 +29,20 @@ class Market(Protocol):
     def cash(self) -> float: ...
 
 
-def unaffordable(intent: OrderIntent, fill: MarketFill, cash: float) -> str:
-    """Why the exchange would refuse an opening at `fill` ("" when the cash pays margin and fee)."""
+def priced(
+    intent: OrderIntent, book: Book | None, last: float, at: float, model: FillModel, cash: float
+) -> MarketFill | str:
+    """The fill a market order gets (from `book`, else `last`), or why the exchange refuses it: no
+    price to fill at, or an opening the cash cannot pay margin and fee for. Paper and candle
+    execution share this rule; they differ in where the price comes from."""
+    try:
+        fill = market_fill(intent.side, intent.quantity, book, last, at, model)
+    except ValueError as exc:
+        return str(exc)
     if intent.purpose is not OrderPurpose.OPEN:
-        return ""
+        return fill
     need = fill.notional / intent.leverage + fill.fee
-    return f"insufficient cash: needs {need:.2f}, holds {cash:.2f}" if need > cash else ""
+    return f"insufficient cash: needs {need:.2f}, holds {cash:.2f}" if need > cash else fill
 
 
 class PaperExecutionClient:
@@ -50,16 +58,9 @@ class PaperExecutionClient:
         now = intent.created_at.timestamp()
         cid = intent.client_order_id
         market = self.market
-        try:
-            fill = market_fill(
-                intent.side, intent.quantity, market.book(intent.pair), market.last(intent.pair), now, self.model
-            )
-        except ValueError as exc:
-            self._emit(OrderRejected(cid, str(exc), now))
-            return
-        refusal = unaffordable(intent, fill, market.cash())
-        if refusal:
-            self._emit(OrderRejected(cid, refusal, now))
+        fill = priced(intent, market.book(intent.pair), market.last(intent.pair), now, self.model, market.cash())
+        if isinstance(fill, str):
+            self._emit(OrderRejected(cid, fill, now))
             return
         self._emit(OrderAccepted(cid, now))
         filled = Fill(

@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 from helios_core.timeframes import as_datetime
 from helios_core.trading.enums import OrderPurpose
-from helios_core.trading.fills import FillModel, market_fill
+from helios_core.trading.fills import FillModel
 from helios_core.trading.orders import (
     Fill,
     OrderAccepted,
@@ -25,7 +25,7 @@ from helios_core.trading.orders import (
     OrderRejected,
 )
 from helios_live.execution import OrderEventSink
-from helios_live.execution.paper import unaffordable
+from helios_live.execution.paper import priced
 
 OPEN_FILL = "OPEN"  # priced by the next candle's open
 TRIGGER_FILL = "TRIGGER"  # priced by a stop or take-profit inside a candle
@@ -77,14 +77,9 @@ class CandleExecutionClient:
 
     def _fill(self, intent: OrderIntent, price: float, at: float, source: str) -> None:
         cid = intent.client_order_id
-        try:
-            fill = market_fill(intent.side, intent.quantity, None, price, at, self.model)
-        except ValueError as exc:
-            self._emit(OrderRejected(cid, str(exc), at))
-            return
-        refusal = unaffordable(intent, fill, self.cash())
-        if refusal:
-            self._emit(OrderRejected(cid, refusal, at))
+        fill = priced(intent, None, price, at, self.model, self.cash())
+        if isinstance(fill, str):
+            self._emit(OrderRejected(cid, fill, at))
             return
         filled = Fill(cid, fill.price, fill.quantity, fill.fee, fill.liquidity, source, 0, as_datetime(at))
         self._emit(OrderFilled(cid, filled, at))
