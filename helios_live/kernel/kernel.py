@@ -132,8 +132,7 @@ class Kernel(Timers):
         # message that arrived before its pair finished catching up waited for the catch-up too.
         self.latencies: deque[float] = deque(maxlen=10_000)
         self.catchup_latencies: deque[float] = deque(maxlen=10_000)
-        self.measured: Counter[str] = Counter()  # decisions with a latency, by "live" / "catchup"
-        self.decision_latency = Stages()  # the same latencies as histograms, "live" / "catchup", for /metrics
+        self.decision_latency = Stages()  # every measured decision's latency, "live" / "catchup"
         self.verdicts: Counter[str] = Counter()
         self.errors: Counter[str] = Counter()
         self.supervisor = Supervisor(self.ops_clock, self.record, self.errors, self._give_up)
@@ -262,6 +261,11 @@ class Kernel(Timers):
             return self.clock.timestamp()
         known = self.desk.account.known_at
         return known if known is not None else self.clock.timestamp()
+
+    @property
+    def measured(self) -> Counter[str]:
+        """Decisions with a latency since the start, by "live" / "catchup" (the histograms' counts)."""
+        return Counter({kind: h.count for kind, h in self.decision_latency.snapshot().items()})
 
     @property
     def gave_up(self) -> bool:
@@ -494,11 +498,9 @@ class Kernel(Timers):
         state.predictions += 1
         if latency is not None and catching_up:  # its message waited for the catch-up: not a live figure
             self.catchup_latencies.append(latency)
-            self.measured["catchup"] += 1
             self.decision_latency.observe("catchup", latency)
         elif latency is not None:
             self.latencies.append(latency)
-            self.measured["live"] += 1
             self.decision_latency.observe("live", latency)
             if record.execution is not None:
                 self.desk.fill_latencies.append(latency)

@@ -48,6 +48,7 @@ def pair_status(kernel: Kernel, pair: str) -> dict[str, Any]:
 
 def metrics(kernel: Kernel) -> dict[str, Any]:
     stats = kernel.client.stats
+    measured = kernel.measured
     return {
         **status(kernel),
         "stream": {
@@ -64,8 +65,8 @@ def metrics(kernel: Kernel) -> dict[str, Any]:
         "predictions": sum(s.predictions for s in kernel.states.values()),
         "verdicts": dict(kernel.verdicts),
         "errors": dict(kernel.errors + kernel.desk.errors),
-        "decision_latency_ms": latency_ms(kernel.latencies, kernel.measured["live"]),
-        "catchup_latency_ms": latency_ms(kernel.catchup_latencies, kernel.measured["catchup"]),
+        "decision_latency_ms": latency_ms(kernel.latencies, measured["live"]),
+        "catchup_latency_ms": latency_ms(kernel.catchup_latencies, measured["catchup"]),
         "event_subscribers_dropped": kernel.broadcaster.dropped,
     }
 
