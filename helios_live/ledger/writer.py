@@ -230,7 +230,7 @@ class LedgerWriter:
         if units or outcomes:
             try:
                 self._write(units, outcomes)
-            except Exception as exc:  # a bug: every waiting future hears of it, none is left hanging
+            except Exception as exc:  # a bug: every waiting future hears of it, and the engine carries on
                 log.exception("ledger flush failed")
                 self._failed([u for u in units if not u.future.done()], [d for d in outcomes if not d[1].done()], exc)
         with self._lock:  # what came in meanwhile has waited at most since this flush began
@@ -262,9 +262,6 @@ class LedgerWriter:
             self.health.fail(exc)
             self._tried = self.health.now()
             self._spool(batch, units, everything, due)
-            return
-        except Exception as exc:  # a bug: reported to each waiting future, and the engine carries on
-            self._failed(batch, due, exc)
             return
         self._done(batch, ids, start)
         self._scored(due, outcomes, scored)
