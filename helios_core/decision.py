@@ -78,6 +78,9 @@ class Context:
     risk: RiskAssessment | None = None
     check: LimitCheck | None = None
     execution: Execution | None = None
+    # Tier 4's audit record (helios_live.ledger.records.LlmDecisionRecord), typed loosely here
+    # because the core knows no ledger.
+    approval: object | None = None
 
 
 class Step(Protocol):

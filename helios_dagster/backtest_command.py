@@ -10,7 +10,7 @@ from pathlib import Path
 
 from helios_core.errors import ConfigurationError, HeliosError
 from helios_core.pairs import normalise_pair
-from helios_dagster.summaries import backtest_lines
+from helios_dagster.summaries import approval_lines, backtest_lines
 from helios_live.backtest.run import run_backtest
 from helios_live.data.lake import Lake
 from helios_live.models.registry import Registry
@@ -26,6 +26,7 @@ class BacktestRequest:
     out: Path | None = None
     seed: int = 0
     runs: int = 50
+    compare_approval: int = 0  # random-veto draws of the Tier 4 comparison; 0: none
 
 
 def _days(request: BacktestRequest) -> tuple[date, date]:
@@ -60,10 +61,13 @@ def run(settings: HeliosSettings, request: BacktestRequest, progress: Callable[[
         result = run_backtest(
             settings, model_version=version, pairs=pairs, start=start, end=end, out_dir=out,
             lake=Lake(settings.lake_root), seed=request.seed, random_runs=request.runs, progress=progress,
+            compare_approval=request.compare_approval,
         )  # fmt: skip
     except HeliosError:
         if created:
             shutil.rmtree(out, ignore_errors=True)  # ours and unfinished: the same command may be run again
         raise
     yield from backtest_lines(result.report)
+    if "approval" in result.report:
+        yield from approval_lines(result.report["approval"])
     yield f"report: {result.html} (data: {result.json}; ledger: {result.ledger})"

@@ -199,12 +199,19 @@ def backtest(
     ] = None,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the random-entry baseline.")] = 0,
     runs: Annotated[int, typer.Option("--runs", help="Random-entry draws.")] = 50,
+    compare_approval: Annotated[
+        int,
+        typer.Option(
+            "--compare-approval",
+            help="Also backtest without Tier 4 and with this many random-veto draws at the approver's veto rate.",
+        ),
+    ] = 0,
 ) -> None:
     """Backtest a model through the kernel over [start, end] on the lake's candles: a ledger,
     report.html and report.json, the metrics beside buy-and-hold and random entry."""
     from helios_dagster.backtest_command import BacktestRequest, run
 
-    request = BacktestRequest(start, end, model, pairs, out, seed, runs)
+    request = BacktestRequest(start, end, model, pairs, out, seed, runs, compare_approval)
     for line in run(_settings(), request, typer.echo):
         typer.echo(line)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
 import time
 from collections import Counter
 from pathlib import Path
@@ -16,6 +17,7 @@ import typer
 
 from helios_core.errors import HeliosError
 from helios_core.features.spec import TIMEFRAMES, vector_names
+from helios_dagster.defs.model.backtests import held_out_period
 from helios_dagster.defs.model.definitions import latest_candidate
 from helios_dagster.defs.model.evidence import read_candidate_backtest, read_walk_forward
 from helios_dagster.defs.model.gate import read_decision
@@ -23,7 +25,15 @@ from helios_dagster.defs.model.layout import Layout, Runs
 from helios_dagster.resources import market_data_from
 from helios_dagster.runs import CheckOutcome, RunSummary, run_market_data, run_training
 from helios_dagster.schedules import PIPELINE
-from helios_dagster.summaries import backtest_lines, classification_lines, decision_lines, echo_all, walk_forward_lines
+from helios_dagster.summaries import (
+    approval_lines,
+    backtest_lines,
+    classification_lines,
+    decision_lines,
+    echo_all,
+    walk_forward_lines,
+)
+from helios_live.backtest.run import run_backtest
 from helios_live.data.coverage import coverage_table, lake_coverage
 from helios_live.data.lake import Lake
 from helios_live.data.sources import FileSource
@@ -41,6 +51,7 @@ DEMO_TRAINING = {"train_pairs": ("BTCPERP",), "train_max_epochs": 4, "train_fold
 # window: the folds' training is most of the demo's time) and backtested on the next two.
 DEMO_WALK_FORWARD = Layout(folds=2, test_days=2, train_days=14)
 DEMO_RUNS = Runs(seed=0, random_runs=50)
+APPROVAL_DRAWS = 3  # random-veto draws of the demo's Tier 4 comparison
 
 
 def run_demo(settings: HeliosSettings, instance: dg.DagsterInstance) -> None:
@@ -78,6 +89,7 @@ def run_demo(settings: HeliosSettings, instance: dg.DagsterInstance) -> None:
     _print_live(asyncio.run(live_demo(settings, typer.echo, LIVE_HOURS)))
     states = _print_checks(checks)
     _print_backtest(training)
+    _print_approval(backtested, registry, version)
     elapsed = time.perf_counter() - started
     typer.echo(
         f"\nDemo finished in {elapsed:.1f} s: {len(pairs)} pairs; checks: {states['ok']} passed, "
@@ -142,6 +154,29 @@ def _promote_for_the_replay(registry: Registry, version: str) -> None:
         f"  The demo promotes {version} by hand (as `helios model promote` would) only so that the live"
         " replay below has a model to serve. It has not earned it: do not trade on it."
     )
+
+
+def _print_approval(settings: HeliosSettings, registry: Registry, version: str | None) -> None:
+    """Tier 4 with the default approver (the rules: no key here), against no Tier 4 and random
+    vetoes at its own rate, on the candidate's held-out period."""
+    if version is None:
+        return
+    bundle = registry.get(version)
+    start, end = held_out_period(bundle)
+    out = settings.home / "backtests" / version / "approval-comparison"
+    if out.exists():
+        shutil.rmtree(out)  # the demo's own folder, from a run before this one
+    typer.echo(
+        f"\nTier 4 ({settings.approver}) on the same period: with it, without it, and"
+        f" {APPROVAL_DRAWS} random-veto draws at its veto rate ..."
+    )
+    result = run_backtest(
+        settings, model_version=version, pairs=list(bundle.meta.get("pairs", [])), start=start, end=end, out_dir=out,
+        lake=Lake(settings.lake_root), seed=DEMO_RUNS.seed, random_runs=DEMO_RUNS.random_runs,
+        compare_approval=APPROVAL_DRAWS,
+    )  # fmt: skip
+    echo_all(typer.echo, approval_lines(result.report["approval"]))
+    typer.echo(f"  Report: {result.html}")
 
 
 def _print_backtest(training: RunSummary) -> None:

@@ -79,6 +79,18 @@ def backtest_lines(report: Mapping[str, Any]) -> Iterator[str]:
     yield f"random entry: {random['runs']} draws (seed {random['seed']}); {report['verdict']['summary']}"
 
 
+def approval_lines(section: Mapping[str, Any]) -> Iterator[str]:
+    """Tier 4 with its approver, without the step, and the random-veto draws' mean."""
+    columns = (section["with"], section["without"], section["random_veto"]["mean"])
+    yield f"{'':<18}{'with':>12}{'without':>12}{'random veto':>13}"
+    rows = (("trades", "trades"), ("total_return", "total return"), ("sharpe", "Sharpe"))
+    for key, label in (*rows, ("max_drawdown", "max drawdown"), ("win_rate", "win rate")):
+        yield f"{label:<18}" + "".join(
+            f"{figure(key, c.get(key)):>{w}}" for c, w in zip(columns, (12, 12, 13), strict=True)
+        )
+    yield section["summary"]
+
+
 def last_day(end: str) -> str:
     """The last day a period ending (exclusively) at `end` covers."""
     return (datetime.fromisoformat(end) - timedelta(seconds=1)).date().isoformat()

@@ -227,6 +227,9 @@ class LiveSettings(Group):
     model_poll_s: float = Field(default=5.0, gt=0, le=LONGEST_S)
     health_s: float = Field(default=5.0, gt=0, le=LONGEST_S)
     max_candle_age_s: float = Field(default=300.0, ge=60, le=LONGEST_S)
+    # An async step of the decision chain past this is a recorded denial; the execution step is
+    # never cut short (an order half sent is worse than a slow one).
+    step_deadline_s: float = Field(default=10.0, gt=0, le=300)
 
     @field_validator("ws_url")
     @classmethod
@@ -325,6 +328,34 @@ class LedgerSettings(Group):
     retry_s: float = Field(default=30.0, gt=0, le=LONGEST_S)
 
 
+APPROVAL_GRACE_S = 0.5  # the approval step's own cut-off after the approver's deadline
+
+
+class LlmSettings(Group):
+    """Tier 4, the approval step (docs/approval.md). `approver` "auto" is Claude when
+    `ANTHROPIC_API_KEY` is set and the deterministic rules when it is not."""
+
+    approver: Literal["auto", "claude", "rule_based", "recorded", "pass_through"] = "auto"
+    model: str = "claude-sonnet-4-5"
+    base_url: str = ""  # the Messages API's address; empty: the SDK's default
+    max_tokens: int = Field(default=512, ge=64, le=8192)
+    deadline_s: float = Field(default=8.0, gt=0, le=120)  # the whole call, its retries included
+    failure_policy: Literal["reject", "neural_only"] = "reject"
+    circuit_failures: int = Field(default=3, ge=1, le=100)  # in a row, then the circuit opens
+    circuit_cooldown_s: float = Field(default=300.0, gt=0, le=LONGEST_S)
+    call_max_usd: float = Field(default=0.05, ge=0, le=100)
+    day_max_usd: float = Field(default=5.0, ge=0, le=100_000)
+    price_tolerance: float = Field(default=0.005, gt=0, lt=1)  # a move while waiting that re-sizes
+    recorded_url: str = ""  # the ledger a `recorded` approver replays; empty: this service's own
+
+    @field_validator("base_url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
+
+
 class PortfolioSettings(Group):
     snapshot_s: float = Field(default=60.0, gt=0, le=LONGEST_S)
 
@@ -346,6 +377,7 @@ GROUPS = (
     "paper",
     "portfolio",
     "guard",
+    "llm",
 )
 
 
@@ -385,6 +417,9 @@ class HeliosSettings(BaseSettings):
     portfolio: PortfolioSettings = PortfolioSettings()
     guard: GuardSettings = GuardSettings()
     ledger: LedgerSettings = LedgerSettings()
+    llm: LlmSettings = LlmSettings()
+    # The SDK's own variable, unprefixed: the one a user of Claude already has set.
+    anthropic_api_key: SecretStr = Field(default=SecretStr(""), validation_alias="ANTHROPIC_API_KEY")
 
     @model_validator(mode="before")
     @classmethod
@@ -442,7 +477,19 @@ class HeliosSettings(BaseSettings):
         if unknown:
             raise ValueError(f"HELIOS_RISK_SECTORS: {unknown} are pairs of neither HELIOS_LIVE_PAIRS nor HELIOS_PAIRS")
         _built("live", lambda: self.sizing, {})
+        if self.llm.deadline_s + APPROVAL_GRACE_S >= self.live.step_deadline_s:
+            raise ValueError(
+                f"HELIOS_LLM_DEADLINE_S must be {APPROVAL_GRACE_S:g} s below HELIOS_LIVE_STEP_DEADLINE_S: the"
+                " approver answers by its own deadline, with its failure policy, before the chain cuts it short"
+            )
         return self
+
+    @property
+    def approver(self) -> str:
+        """The approver that runs: "auto" resolved by whether a Claude key is set."""
+        if self.llm.approver != "auto":
+            return self.llm.approver
+        return "claude" if self.anthropic_api_key.get_secret_value() else "rule_based"
 
     @property
     def sizing(self) -> SizingConfig:

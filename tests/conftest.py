@@ -12,6 +12,8 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO / "data" / "sample"
 SHARED_DATA = REPO.parent / "shared" / "data"
+# A developer's own Claude key must not make the suite call Claude (the default approver follows it).
+os.environ.pop("ANTHROPIC_API_KEY", None)
 
 
 def sample(name: str) -> pd.DataFrame:

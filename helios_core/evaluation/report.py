@@ -58,6 +58,7 @@ def render_html(report: Mapping[str, Any]) -> str:
             _verdict(report.get("verdict") or {}),
             _metrics_table(report.get("metrics") or {}, report.get("baselines") or {}),
             _per_pair_table((report.get("metrics") or {}).get("per_pair") or {}),
+            _approval(report.get("approval")),
             _charts(report, pairs),
             _notes(report.get("notes") or []),
         ]
@@ -187,6 +188,43 @@ def _metrics_table(metrics: Mapping[str, Any], baselines: Mapping[str, Any]) -> 
         "p95 is the 95th percentile over the runs.</p>"
         f'<div class="scroll"><table class="metrics"><thead><tr><th scope="col">Metric</th>{head}</tr></thead>'
         f"<tbody>{''.join(rows)}</tbody></table></div></section>"
+    )
+
+
+APPROVAL_ROWS = (
+    ("trades", "Trades", "count"),
+    ("total_return", "Total return", "pct"),
+    ("sharpe", "Sharpe", "ratio"),
+    ("max_drawdown", "Max drawdown", "pct"),
+    ("win_rate", "Win rate", "pct"),
+)
+
+
+def _approval(section: Mapping[str, Any] | None) -> str:
+    """Tier 4 against no Tier 4 and against random vetoes at its own rate (only when compared)."""
+    if not section:
+        return ""
+    draws = section["random_veto"]["draws"]
+    columns = (
+        (f"With {section.get('approver') or 'the approver'}", section["with"]),
+        ("Without the step", section["without"]),
+        (f"Random veto, mean of {draws}", section["random_veto"]["mean"]),
+    )
+    head = "".join(f'<th scope="col">{_e(name)}</th>' for name, _ in columns)
+    rows = "".join(
+        f'<tr><th scope="row">{_e(label)}</th>{"".join(_cell(figures.get(key), kind) for _, figures in columns)}</tr>'
+        for key, label, kind in APPROVAL_ROWS
+    )
+    reached = format_value(section["decisions_reaching_approval"], "count")
+    rate = (
+        f"{format_value(section['veto_rate'], 'pct')} of {reached} decisions vetoed"
+        f" ({format_value(section['failsafe'], 'count')} by the failure policy)"
+    )
+    return (
+        '<section class="card" id="approval"><h2>Tier 4: does the approver add value?</h2>'
+        f'<p class="verdict-line">{_e(section["summary"])}</p><p class="sub">{_e(rate)}.</p>'
+        f'<div class="scroll"><table class="approval"><thead><tr><th scope="col">Metric</th>{head}</tr></thead>'
+        f"<tbody>{rows}</tbody></table></div></section>"
     )
 
 

@@ -13,7 +13,7 @@ from helios_core.errors import HeliosError
 from helios_live.api.errors import helios_error, invalid_request
 from helios_live.api.guards import Guard
 from helios_live.api.routers import engine as engine_router
-from helios_live.api.routers import events, health, metrics, predictions, trading
+from helios_live.api.routers import events, health, llm, metrics, predictions, trading
 from helios_live.kernel.build import build_kernel
 from helios_live.kernel.kernel import Kernel
 from helios_live.ledger import Ledger
@@ -44,7 +44,15 @@ def create_app(settings: HeliosSettings, kernel: Kernel | None = None) -> FastAP
     )
     app.state.settings, app.state.engine, app.state.ledger = settings, engine, ledger
     app.state.metrics = metrics.registry_for(engine)
-    routers = (engine_router.router, predictions.router, trading.router, health.router, metrics.router, events.router)
+    routers = (
+        engine_router.router,
+        predictions.router,
+        trading.router,
+        llm.router,
+        health.router,
+        metrics.router,
+        events.router,
+    )
     for router in routers:
         app.include_router(router)
     # Only a tokenless service (development, on loopback: the settings refuse it elsewhere) is

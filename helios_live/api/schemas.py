@@ -111,3 +111,43 @@ class Page(BaseModel):
 
     items: list[dict[str, Any]]
     next_cursor: str | None
+
+
+class LlmDecisionOut(BaseModel):
+    """Tier 4's decision on one prediction's proposal (GET /api/llm/decisions)."""
+
+    id: int
+    prediction_id: int
+    context_id: int
+    pair: str
+    candle_ts: datetime
+    decided_at: datetime
+    approver: str
+    source: str  # llm, rules, recorded or failsafe
+    verdict: str
+    prompt_version: str
+    prompt_hash: str
+    context_hash: str
+    replay_key: str
+    model_id: str
+    request_id: str | None
+    input_tokens: int
+    output_tokens: int
+    cache_creation_tokens: int
+    cache_read_tokens: int
+    latency_ms: float | None
+    cost_usd: float
+    answer: dict[str, Any] | None
+    clamps: list[str]
+    failure: str | None
+
+
+class LlmDecisionDetail(LlmDecisionOut):
+    """One decision with the market context its approver read, as the prompt carried it."""
+
+    context: dict[str, Any]
+
+
+class LlmDecisionPage(BaseModel):
+    items: list[LlmDecisionOut]
+    next_cursor: str | None

@@ -1,5 +1,4 @@
-"""Tier 4, the approval step of the decision chain. Until the LLM approver exists the default
-approves everything, and says so in its verdict."""
+"""Tier 4, the approval step of the decision chain (docs/approval.md)."""
 
 from __future__ import annotations
 
@@ -7,6 +6,8 @@ from helios_core.decision import Approved, Context, Verdict
 
 
 class PassThroughApproval:
+    """No Tier 4 at all: the step approves and leaves no audit record (a backtest's baseline)."""
+
     name = "approval"
 
     def __call__(self, context: Context) -> Verdict:

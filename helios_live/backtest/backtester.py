@@ -20,16 +20,20 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from helios_core.decision import Step
 from helios_core.errors import HeliosError
 from helios_core.evaluation.metrics import Trade
 from helios_core.market import Bucket, Tick
 from helios_core.timeframes import Timeframe
 from helios_core.trading.enums import CloseReason, PositionSide
 from helios_core.trading.position import Position
+from helios_live.approval.approver import Approver
+from helios_live.approval.step import Approval
 from helios_live.backtest.replay import ReplayDataClient
 from helios_live.clock import TestClock
 from helios_live.data.lake import Lake
@@ -74,6 +78,7 @@ class Simulation:
     errors: dict[str, int]
     scored: list[tuple[str, float, str, float, bool]]  # pair, candle ts, prediction, confidence, correct
     fills: str = "candles"  # the fill model: "candles" (next open) or "paper" (book, else last trade)
+    approval: dict[str, Any] | None = None  # Tier 4's counts (verdicts, failures); None without the step
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,11 +151,23 @@ def liquidation_price(position: Position, taker_fee: float) -> float | None:
 
 
 class Backtester:
-    def __init__(self, settings: HeliosSettings, market: Market, model_version: str, *, lake: Lake | None = None):
+    def __init__(
+        self,
+        settings: HeliosSettings,
+        market: Market,
+        model_version: str,
+        *,
+        lake: Lake | None = None,
+        approval: Step | None = None,
+        approver: Approver | None = None,
+    ):
+        """`approval` replaces Tier 4's step whole, `approver` is the one it asks (by default the
+        settings'): a comparison runs the same backtest with, without and against random vetoes."""
         self.settings = settings
         self.market = market
         self.model_version = model_version
         self.lake = lake
+        self.approval, self.approver = approval, approver
 
     async def run(self, start: float, end: float, progress: Progress | None = None) -> Simulation:
         """Decide every base candle that closes in (start, end]; the ledger at the settings'
@@ -169,6 +186,7 @@ class Backtester:
         kernel = Kernel(
             settings, ledger, Registry(settings.models_root), clock, history,
             lake=self.lake, lockstep=True, model_version=self.model_version, health=False,
+            approval=self.approval, approver=self.approver,
         )  # fmt: skip
         desk = kernel.desk
         exchange = CandleExecutionClient(desk.config.fills, desk.cash)
@@ -209,6 +227,8 @@ class Backtester:
             equity[-1] = desk.account.equity  # after the closing fills at the last close
             errors = dict(kernel.errors + desk.errors)
             decisions = sum(s.predictions for s in kernel.states.values())
+            step = kernel.approval
+            approval = step.snapshot(final) if isinstance(step, Approval) else None
         finally:
             await kernel.close()
         try:
@@ -220,7 +240,7 @@ class Backtester:
             raise BacktestError(f"the ledger refused writes during the backtest: {errors}")
         return Simulation(
             np.asarray(times, dtype="float64"), np.asarray(equity, dtype="float64"), trades, decisions,
-            cancelled, errors, scored,
+            cancelled, errors, scored, approval=approval,
         )  # fmt: skip
 
     def _schedule(

@@ -19,6 +19,7 @@ from helios_core.evaluation.report import write_report
 from helios_core.market import Book
 from helios_core.timeframes import Timeframe
 from helios_live.backtest.backtester import Backtester, BacktestError, Market, Progress, Simulation
+from helios_live.backtest.compare import compare
 from helios_live.backtest.paper import market_of, paper_simulation
 from helios_live.data.lake import Lake
 from helios_live.data.recorded import CANDLE_FIELDS, Recorded, epoch_seconds
@@ -94,13 +95,17 @@ def run_backtest(
     fills: Literal["candles", "paper"] = "candles",
     recorded: Recorded | None = None,
     books: Mapping[str, Sequence[Book]] | None = None,
+    compare_approval: int = 0,
 ) -> BacktestResult:
     """Backtest `model_version` on `pairs` over [start, end) into `out_dir` (which must not hold a
     backtest already): its ledger, `report.html` and `report.json`.
 
     `fills="candles"` (the default): orders fill at the next candle's open (`backtester`), on
     `market` or the lake's candles. `fills="paper"`: the `recorded` trades (and `books`) through
-    paper trading's fill model, as the live service would have traded them (`paper`)."""
+    paper trading's fill model, as the live service would have traded them (`paper`).
+
+    `compare_approval` > 0: the same backtest again without Tier 4 and with that many seeded
+    random-veto draws at the approver's own veto rate, side by side in the report (candles only)."""
     if not start < end:
         raise BacktestError(f"the backtest's start {start} is not before its end {end}")
     ledger = out_dir / "ledger.sqlite"
@@ -109,6 +114,8 @@ def run_backtest(
     out_dir.mkdir(parents=True, exist_ok=True)
     begin, finish = start.timestamp(), end.timestamp()
     if fills == "paper":
+        if compare_approval:
+            raise BacktestError("the approval comparison runs on the candle fill model, not on recorded trades")
         if recorded is None:
             raise BacktestError("the paper fill model replays recorded trades: pass `recorded`")
         live = settings.live.model_copy(update={"pairs": tuple(pairs), "candles": "trades"})
@@ -129,7 +136,13 @@ def run_backtest(
     live = settings.live.model_copy(update={"pairs": tuple(pairs), "close_grace_s": 0.0, "candles": "buckets"})
     own = settings.model_copy(update={"live": live, "database_url": f"sqlite:///{ledger.resolve()}"})
     simulation = asyncio.run(Backtester(own, market, model_version, lake=lake).run(begin, finish, progress))
-    return _reported(own, simulation, market, model_version, begin, finish, seed, random_runs, out_dir)
+    approval = None
+    if compare_approval > 0:
+        approval = compare(
+            own, market, model_version, simulation, begin, finish, out_dir,
+            draws=compare_approval, seed=seed, lake=lake, progress=progress,
+        )  # fmt: skip
+    return _reported(own, simulation, market, model_version, begin, finish, seed, random_runs, out_dir, approval)
 
 
 def _reported(
@@ -142,8 +155,16 @@ def _reported(
     seed: int,
     runs: int,
     out_dir: Path,
+    approval: dict[str, Any] | None = None,
 ) -> BacktestResult:
     report = evaluate(settings, simulation, market, model_version, start, end, seed=seed, runs=runs)
+    if approval is not None:
+        report["approval"] = approval
+        report["notes"].append(
+            f"Tier 4 comparison: the same backtest without the approval step, and with"
+            f" {approval['random_veto']['draws']} seeded draws of random vetoes at the approver's veto"
+            " rate (each draw a hash of seed, pair and time; approved proposals unchanged)."
+        )
     html, data = write_report(report, out_dir)
     return BacktestResult(report, html, data, out_dir / "ledger.sqlite", simulation)
 

@@ -45,12 +45,18 @@ from helios_core.market import (
 from helios_core.timeframes import as_datetime
 from helios_core.trading.enums import CloseReason, TradingMode
 from helios_core.trading.position import Execution, Position, position_key
-from helios_live.approval import PassThroughApproval
+from helios_live.approval.approver import Approver
+from helios_live.approval.build import approver_for
+from helios_live.approval.context import MarketContext
+from helios_live.approval.context import build as market_context
+from helios_live.approval.policy import CircuitBreaker
+from helios_live.approval.step import Approval
 from helios_live.clock import Clock, TestClock
 from helios_live.data.client import DataClient
 from helios_live.data.lake import Lake
 from helios_live.execution.paper import PaperExecutionClient
 from helios_live.kernel import catchup, guard
+from helios_live.kernel.bounded import bounded
 from helios_live.kernel.broadcast import Broadcaster
 from helios_live.kernel.model_watch import ModelWatch
 from helios_live.kernel.pair import Arrival, Catchup, PairState, Pending
@@ -71,6 +77,7 @@ from helios_live.trading.trader import TradingConfig
 from helios_live.trading.volatility import Fitter
 
 log = logging.getLogger("helios.live")
+DAY_S = 86_400
 WORKER_MAX_FAILURES = 5  # a pair's worker loop failing this often in a row is a bug: stop the engine
 
 
@@ -85,6 +92,7 @@ class Kernel(Timers):
         *,
         lake: Lake | None = None,
         approval: Step | None = None,
+        approver: Approver | None = None,
         lockstep: bool = False,
         model_version: str | None = None,
         health: bool = True,
@@ -95,11 +103,12 @@ class Kernel(Timers):
         `ops_clock` runs the operator's jobs (model polling, health, restart backoffs, uptime):
         the machine's clock for a service whose market clock follows a replaying exchange,
         by default the market clock itself. `spool` keeps the ledger's writes while its database
-        is unreachable (none: a failed write is lost, and entries stop until writes succeed)."""
+        is unreachable (none: a failed write is lost, and entries stop until writes succeed).
+        `approval` replaces Tier 4's step whole (a backtest's baseline without it); otherwise
+        the step asks `approver`, by default the one the settings name."""
         self.settings = settings
         self.ledger, self.registry, self.clock, self.client, self.lake = ledger, registry, clock, client, lake
         self.ops_clock = ops_clock or clock
-        self.approval = approval or PassThroughApproval()
         self.lockstep = lockstep
         self.candle_s = STEP  # seconds of the pairs' base candle: the model's, set at each start
         served = SameBaseRegistry(registry, lambda: self.candle_s if self.status == "RUNNING" else None)
@@ -144,6 +153,19 @@ class Kernel(Timers):
         self.refits = Refits(
             self.fitter, self.desk, settings.risk.refit_s, self.record, self.supervisor.timer, self.errors
         )
+        self.sizing = Size(self.desk)
+        self.approval: Step = approval or Approval(
+            approver or approver_for(settings, ledger),
+            self._market,
+            self.sizing,
+            self.desk.last,
+            policy=settings.llm.failure_policy,
+            breaker=CircuitBreaker(settings.llm.circuit_failures, settings.llm.circuit_cooldown_s),
+            deadline_s=settings.llm.deadline_s,
+            tolerance=settings.llm.price_tolerance,
+            record=self.record,
+        )
+        self._decisions: set[asyncio.Task[None]] = set()  # decisions waiting on an async step
         self.steps: list[Step] = self._steps()
         self.started_at: float | None = None  # on the ops clock, for the uptime
         self._timers_set = False
@@ -162,6 +184,7 @@ class Kernel(Timers):
         await self._run(self.ledger_writer.land)  # what a run before this one left in the spool comes first
         await self._run(self._restore_flags)
         restored = await self._run(self.desk.restore, self.ledger, self.pairs)
+        await self._restore_spend()
         self.steps = self._steps()
         self.fitter.prepare()
         await self._reload_model()
@@ -200,11 +223,18 @@ class Kernel(Timers):
         self.ops_clock.cancel_all()
         self._timers_set = False
         await self.supervisor.stop()
+        # A decision still waiting on its approver would trade after the stop: it is dropped.
+        cancelled = [task for task in self._decisions if task.cancel()]
+        await asyncio.gather(*cancelled, return_exceptions=True)
+        self._deciding = 0  # one cancelled before it began never counted itself out
         self._release()
         self.refits.cancel(self.states)
         self.fitter.shutdown()
         self.status = "STOPPED"
-        await self.record("STOP")
+        if cancelled:
+            await self.record("STOP", decisions_dropped=len(cancelled))
+        else:
+            await self.record("STOP")
 
     async def close(self) -> None:
         if self._halting is not None:
@@ -286,7 +316,29 @@ class Kernel(Timers):
 
     def _steps(self) -> list[Step]:
         signal = Signal(self.settings.live.min_confidence)
-        return [signal, Gate(), Size(self.desk), self.approval, Guard(self.desk), Execute(self.desk)]
+        steps: list[Step] = [signal, Gate(), self.sizing, self.approval, Guard(self.desk), Execute(self.desk)]
+        return bounded(steps, self.settings.live.step_deadline_s, self._waiting)
+
+    def _waiting(self, count: int) -> None:
+        self._deciding -= count  # a decision waiting on an answer holds no ledger flush
+
+    def _market(self, context: Context) -> MarketContext:
+        """Tier 4's view of one decision, from the pair's own state and the account's."""
+        state = self.states[context.pair]
+        trader = self.desk.trader
+        others = [p for p in self.pairs if p != context.pair]
+        vol = trader.vol[context.pair]
+        return market_context(
+            context,
+            (vol.returns.buckets, vol.returns.values),
+            vol.daily_vol,
+            vol.regime,
+            state.volume(),
+            state.book,
+            trader.account,
+            {other: trader.correlation(context.pair, other) for other in others},
+            tuple(state.scored),
+        )
 
     def _opened(self, position: Position) -> None:
         state = self.states.get(position.pair)
@@ -359,6 +411,8 @@ class Kernel(Timers):
         """Wait until every queued event is handled and every ledger write is committed."""
         for queue in self.queues.values():
             await queue.join()
+        while self._decisions:
+            await asyncio.gather(*self._decisions, return_exceptions=True)
         await self._run(lambda: None)
 
     # workers -------------------------------------------------------------------------------
@@ -446,6 +500,8 @@ class Kernel(Timers):
             return
         if bar.ts <= self.desk.decided_until.get(state.pair, -math.inf):
             return  # decided before a restart: the ledger has its decision (and any trade)
+        if state.deciding is not None:  # a pair's decisions land in order (the last one's wait is bounded)
+            await asyncio.wait([state.deciding])
         self._deciding += 1  # the ledger's flush waits for the decisions under way (one transaction)
         try:
             watch.restart()
@@ -465,6 +521,26 @@ class Kernel(Timers):
                 mode=self.desk.mode,
                 halted=self.halted(),
             )
+        except BaseException:
+            self._deciding -= 1
+            raise
+        decision = (state, bar, predictor, context, received, watch)
+        if self.lockstep or not getattr(self.approval, "remote", False):
+            # A backtest, or a chain whose every step answers at once: the decision to its end
+            # before the pair's next event, so the live engine decides as a replay does.
+            await self._decide(*decision)
+            return
+        # An approver that calls out: the chain runs beside the pair's worker, so that while it
+        # waits the pair's prices still move its stops and time-outs.
+        task = asyncio.get_running_loop().create_task(self._detached(*decision), name=f"decide-{state.pair}")
+        state.deciding = task
+        self._decisions.add(task)
+        task.add_done_callback(partial(self._decided, state))
+
+    async def _decide(
+        self, state: PairState, bar: Bar, predictor: Predictor, context: Context, received: float | None, watch: Any
+    ) -> None:
+        try:
             watch.restart()
             verdicts = await run_chain(self.steps, context, watch.step)
             for verdict in verdicts:
@@ -477,10 +553,26 @@ class Kernel(Timers):
             self._deciding -= 1
         if execution is not None:
             self.desk.opened(execution)
+        close = bar.ts + state.step
         # Its outcome is flushed on the same writer thread after this insert: it can wait on it.
-        state.pending.append(Pending(stored, bar.close, close + predictor.horizon_s))
+        state.pending.append(Pending(stored, bar.close, close + predictor.horizon_s, context.prediction.label))
         catching_up = received is not None and received < state.catching_up_until
         asyncio.wrap_future(stored).add_done_callback(partial(self._stored, state, record, catching_up))
+
+    async def _detached(
+        self, state: PairState, bar: Bar, predictor: Predictor, context: Context, received: float | None, watch: Any
+    ) -> None:
+        try:
+            await self._decide(state, bar, predictor, context, received, watch)
+        except Exception as exc:  # as in the pair's worker: one bad decision must not stop the engine
+            self.errors[type(exc).__name__] += 1
+            log.exception("pair %s: error deciding", state.pair)
+            await self.record("ERROR", pair=state.pair, error=f"{type(exc).__name__}: {exc}")
+
+    def _decided(self, state: PairState, task: asyncio.Task[None]) -> None:
+        self._decisions.discard(task)
+        if state.deciding is task:
+            state.deciding = None
 
     def _stored(
         self, state: PairState, record: PredictionRecord, catching_up: bool, future: asyncio.Future[Stored]
@@ -505,7 +597,9 @@ class Kernel(Timers):
             if record.execution is not None:
                 self.desk.fill_latencies.append(latency)
         # A spooled decision has no row id yet: it gets one when the spool lands.
-        self.broadcaster.publish({"type": "prediction", "id": prediction_id, "spooled": spooled, **public(record)})
+        latency_ms = None if latency is None else latency * 1e3
+        event = {"type": "prediction", "id": prediction_id, "spooled": spooled, "latency_ms": latency_ms}
+        self.broadcaster.publish({**event, **public(record)})
 
     def _filled(self, future: asyncio.Future[list[Outcome]]) -> None:
         if future.exception() is not None:
@@ -550,6 +644,15 @@ class Kernel(Timers):
 
     def count_error(self, kind: str) -> None:
         self.errors[kind] += 1
+
+    async def _restore_spend(self) -> None:
+        """Today's Tier 4 spend as the ledger has it, so a restart does not reset the day's ceiling."""
+        budget = getattr(getattr(self.approval, "approver", None), "budget", None)
+        if budget is None:
+            return
+        now = self.market_now()
+        spent = await self._run(self.ledger.llm_spend, as_datetime(now - now % DAY_S))
+        budget.restore(spent, now)
 
     def _restore_flags(self) -> None:
         latest = self.ledger.events(kind="EMERGENCY_STOP", limit=1).items

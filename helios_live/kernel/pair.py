@@ -26,6 +26,8 @@ from helios_core.timeframes import Timeframe
 from helios_live.clock import TestClock
 from helios_live.ledger.writer import Settled, Stored
 
+SCORED = 50  # the latest scored predictions a pair keeps for its hit rate
+
 
 class Arrival(NamedTuple):
     """An event as it entered the kernel: when its message arrived (`perf_counter()`, None when
@@ -44,6 +46,7 @@ class Pending:
     stored: Future[Stored]
     entry: float
     due: int  # epoch seconds
+    label: str = ""  # what it predicted ("" for one restored from the ledger)
 
 
 @dataclass
@@ -77,6 +80,12 @@ class PairState:
         self._filled = 0  # consecutive candles in the window
         self.last_ts: int | None = None
         self.pending: deque[Pending] = deque()
+        per_hour = max(1, 3600 // step)
+        self._minute_volumes: deque[float] = deque(maxlen=per_hour)  # the last hour of candles
+        self._hour_volumes: deque[float] = deque(maxlen=25)  # whole hours of `per_hour` candles
+        self._in_hour = 0
+        self.scored: deque[tuple[str, str]] = deque(maxlen=SCORED)  # (predicted, actual), for Tier 4
+        self.deciding: asyncio.Task[None] | None = None  # the decision waiting on an async step
         self.book: Book | None = None
         self.recent: deque[Bar] = deque(maxlen=5000)
         self.catchup: Catchup | None = Catchup()
@@ -108,6 +117,12 @@ class PairState:
         """Seconds from the last candle's close to `now`; None before the first, or without a time."""
         close = self.last_close
         return None if close is None or math.isnan(now) else now - close
+
+    def volume(self) -> tuple[float | None, list[float]]:
+        """The volume of the pair's last hour of candles (None until it has one) and of each
+        earlier hour of the last day, for Tier 4's liquidity regime."""
+        last = sum(self._minute_volumes) if len(self._minute_volumes) == self._minute_volumes.maxlen else None
+        return last, list(self._hour_volumes)[:-1]  # the newest hour overlaps the last one
 
     @property
     def window_length(self) -> int:
@@ -150,10 +165,19 @@ class PairState:
         self._filled = min(self._filled + 1, window.shape[2])
         self.last_ts = bar.ts
         self.recent.append(bar)
+        self._count_volume(bar.volume)
         self.candles += 1
         if self._filled < window.shape[2] or not valid.any():
             return None
         return window[0].copy(), window[1].copy()
+
+    def _count_volume(self, volume: float) -> None:
+        minutes = self._minute_volumes
+        minutes.append(volume if math.isfinite(volume) else 0.0)
+        self._in_hour += 1
+        if self._in_hour == minutes.maxlen:  # a whole hour of candles since the last one
+            self._hour_volumes.append(sum(minutes))
+            self._in_hour = 0
 
     def outcomes(self, bar: Bar, label: LookaheadConfig) -> list[Settled]:
         """Outcomes of the predictions whose horizon ends with `bar` (just folded). Bars arrive in
@@ -167,4 +191,6 @@ class PairState:
             if item.due == now:
                 actual, fwd = lookahead_outcome(item.entry, bar.close, label)
                 out.append((item.stored, actual.name, fwd))
+                if item.label:
+                    self.scored.append((item.label, actual.name))
         return out

@@ -9,6 +9,7 @@ from helios_core.features.spec import FEATURE_SET_VERSION
 from helios_core.features.streaming import Bar
 from helios_core.timeframes import as_datetime
 from helios_live.ledger import PredictionRecord, StepRecord
+from helios_live.ledger.records import LlmDecisionRecord
 from helios_live.models.inference import Predictor
 
 
@@ -35,6 +36,7 @@ def decision_record(bar: Bar, predictor: Predictor, context: Context, verdicts: 
         risk=context.risk,
         check=context.check,
         execution=context.execution,
+        llm=context.approval if isinstance(context.approval, LlmDecisionRecord) else None,
     )
 
 
@@ -49,4 +51,7 @@ def public(record: PredictionRecord) -> dict[str, Any]:
         "confidence": record.confidence,
         "entry_price": record.entry_price,
         "steps": [{"step": s.step, "approved": s.approved, "reason": s.reason} for s in record.steps],
+        "approval": None
+        if record.llm is None
+        else {"verdict": record.llm.verdict, "source": record.llm.source, "failure": record.llm.failure},
     }

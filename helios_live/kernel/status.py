@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from helios_live.approval.step import Approval
 from helios_live.kernel.kernel import Kernel
 from helios_live.kernel.pair import PairState
 
@@ -22,7 +23,15 @@ def status(kernel: Kernel) -> dict[str, Any]:
         "pairs": list(kernel.pairs),
         "model_version": kernel.model_version,
         "uptime_s": round(max(0.0, now - started), 3) if started is not None and kernel.status == "RUNNING" else 0.0,
+        "approval": approval_state(kernel),
     }
+
+
+def approval_state(kernel: Kernel) -> dict[str, Any] | None:
+    """Tier 4: the approver, its circuit, its verdicts and failures, and today's spend (None: the
+    step was replaced whole, as a backtest's baseline does)."""
+    step = kernel.approval
+    return step.snapshot(kernel.market_now()) if isinstance(step, Approval) else None
 
 
 def pair_status(kernel: Kernel, pair: str) -> dict[str, Any]:

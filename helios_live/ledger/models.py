@@ -5,6 +5,8 @@ Every decision the live service takes lands in `predictions` (with its chain of 
 What trading made of it lands beside it: the sizing in `risk_decisions`, the portfolio guard's
 verdict in `portfolio_checks`, and any position it opened with its `orders` and `fills`;
 `portfolio_snapshots` and `mode_changes` let a restart rebuild the account as it was.
+Tier 4's approval of a decision lands in `llm_decisions`, with the market context its approver
+read in `market_context_snapshots`.
 """
 
 from __future__ import annotations
@@ -265,3 +267,60 @@ class ModeChangeRow(Base):
     previous: Mapped[str] = mapped_column(String(8))
     reason: Mapped[str] = mapped_column(Text)
     at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class MarketContextSnapshotRow(Base):
+    """The market context an approver read for one decision, as the prompt carried it (JSON)."""
+
+    __tablename__ = "market_context_snapshots"
+    __table_args__ = (
+        UniqueConstraint("prediction_id", name="uq_market_context_snapshots_prediction"),
+        Index("ix_market_context_snapshots_context_hash", "context_hash"),
+    )
+
+    id: Mapped[int] = mapped_column(BigID, primary_key=True, autoincrement=True)
+    prediction_id: Mapped[int] = mapped_column(BigID, _prediction_fk("fk_market_context_snapshots_prediction"))
+    pair: Mapped[str] = mapped_column(String(20))
+    candle_ts: Mapped[datetime] = mapped_column(UTCDateTime())
+    context_hash: Mapped[str] = mapped_column(String(64))
+    context: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class LlmDecisionRow(Base):
+    """Tier 4's decision on one prediction's proposal: who answered (`source`: llm, rules,
+    recorded or failsafe), what it cost, its answer (JSON, NULL without one), the merge's clamps
+    (a JSON list) and the verdict that stood; `replay_key` is what a `recorded` approver looks up."""
+
+    __tablename__ = "llm_decisions"
+    __table_args__ = (
+        UniqueConstraint("prediction_id", name="uq_llm_decisions_prediction"),
+        Index("ix_llm_decisions_replay_key", "replay_key"),
+        Index("ix_llm_decisions_decided_at", "decided_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigID, primary_key=True, autoincrement=True)
+    prediction_id: Mapped[int] = mapped_column(BigID, _prediction_fk("fk_llm_decisions_prediction"))
+    context_id: Mapped[int] = mapped_column(
+        BigID, ForeignKey("market_context_snapshots.id", ondelete="CASCADE", name="fk_llm_decisions_context")
+    )
+    pair: Mapped[str] = mapped_column(String(20))
+    decided_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    approver: Mapped[str] = mapped_column(String(32))
+    source: Mapped[str] = mapped_column(String(16))
+    verdict: Mapped[str] = mapped_column(String(16))
+    prompt_version: Mapped[str] = mapped_column(String(32))
+    prompt_hash: Mapped[str] = mapped_column(String(64))
+    context_hash: Mapped[str] = mapped_column(String(64))
+    replay_key: Mapped[str] = mapped_column(String(64))
+    model_id: Mapped[str] = mapped_column(String(80))
+    request_id: Mapped[str | None] = mapped_column(Text)  # the API's, of whatever length it sends
+    input_tokens: Mapped[int] = mapped_column(Integer)
+    output_tokens: Mapped[int] = mapped_column(Integer)
+    cache_creation_tokens: Mapped[int] = mapped_column(Integer)
+    cache_read_tokens: Mapped[int] = mapped_column(Integer)
+    latency_ms: Mapped[float | None] = mapped_column(Float)
+    cost_usd: Mapped[float] = mapped_column(Float)
+    answer: Mapped[str | None] = mapped_column(Text)
+    clamps: Mapped[str] = mapped_column(Text)
+    failure: Mapped[str | None] = mapped_column(Text)

@@ -29,6 +29,39 @@ class StepRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class LlmDecisionRecord:
+    """Tier 4's decision on one proposal, as audited: what the approver saw (the market context,
+    by its hash and in full), what it cost, what it answered, what the merge clamped, and the
+    verdict that stood. `source` is "llm", "rules", "recorded" or "failsafe" (the failure policy
+    decided, `failure` says why); `verdict` is APPROVE, REJECT or MODIFY as merged, or
+    NEURAL_ONLY (no valid answer, and the `neural_only` policy let the entry go on)."""
+
+    approver: str
+    source: str
+    verdict: str
+    decided_at: datetime
+    context: str  # the market context as serialised for the prompt (deterministic JSON)
+    context_hash: str
+    replay_key: str  # sha256 of (model id, prompt version, schema version, context): what `recorded` looks up
+    prompt_version: str = ""
+    prompt_hash: str = ""
+    model_id: str = ""
+    request_id: str | None = None
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_creation_tokens: int = 0
+    cache_read_tokens: int = 0
+    latency_ms: float | None = None
+    cost_usd: float = 0.0
+    answer: str | None = None  # the parsed answer as JSON (approval.answer.Answer)
+    clamps: tuple[str, ...] = ()
+    failure: str | None = None
+
+    def __post_init__(self) -> None:
+        require_aware("decided_at", self.decided_at)
+
+
+@dataclass(frozen=True, slots=True)
 class PredictionRecord:
     """A decision as taken: the model's answer for the candle whose close triggered it."""
 
@@ -50,6 +83,7 @@ class PredictionRecord:
     risk: RiskAssessment | None = None  # Tier 3's sizing, when the chain got that far
     check: LimitCheck | None = None  # Tier 5's verdict, when sizing approved
     execution: Execution | None = None  # the opening order with its fills and the position it opened
+    llm: LlmDecisionRecord | None = None  # Tier 4's decision, when the chain got that far
 
     def __post_init__(self) -> None:
         for name in ("candle_ts", "decided_at", "outcome_due"):

@@ -35,11 +35,12 @@ from helios_core.trading.account import PortfolioSnapshot
 from helios_core.trading.enums import TradingMode
 from helios_core.trading.orders import require_aware
 from helios_core.trading.position import Execution, Position
-from helios_live.ledger import trading
+from helios_live.ledger import llm, trading
 from helios_live.ledger.models import (
     DecisionStepRow,
     EngineEventRow,
     FillRow,
+    LlmDecisionRow,
     ModeChangeRow,
     OrderRow,
     PortfolioSnapshotRow,
@@ -386,14 +387,15 @@ class Ledger:
     def positions(
         self, *, status: str | None = None, pair: str | None = None, cursor: str | None = None, limit: int = 100
     ) -> Page:
-        """A page of positions, newest first."""
-        return self._rows(trading.positions_query(status, pair), PositionRow.id, cursor, limit)
+        """A page of positions, newest first, each with the Tier 4 decision of the prediction
+        that opened it: `llm_decision_id`, `llm_verdict` and `explanation` (None without one)."""
+        return self._rows(trading.positions_query(status, pair), PositionRow.id, cursor, limit, trading.position_item)
 
     def position(self, position_id: int) -> dict[str, Any] | None:
         """One position by id, or None."""
         with self._begin() as connection:
             row = connection.execute(trading.positions_query(None, None).where(PositionRow.id == position_id)).first()
-        return None if row is None else dict(row._mapping)
+        return None if row is None else trading.position_item(row)
 
     def orders(
         self, *, pair: str | None = None, position_key: str | None = None, cursor: str | None = None, limit: int = 100
@@ -415,6 +417,40 @@ class Ledger:
     def snapshots(self, *, since: datetime | None = None, cursor: str | None = None, limit: int = 100) -> Page:
         """A page of portfolio snapshots, newest first; `since` is inclusive."""
         return self._rows(trading.snapshots_query(since), PortfolioSnapshotRow.id, cursor, limit)
+
+    def llm_decisions(
+        self,
+        *,
+        pair: str | None = None,
+        verdict: str | None = None,
+        source: str | None = None,
+        approver: str | None = None,
+        failed: bool | None = None,
+        cursor: str | None = None,
+        limit: int = 100,
+    ) -> Page:
+        """A page of Tier 4 decisions, newest first: every column (the clamps a list, the answer
+        a dict or None) with the candle's open time; `failed` keeps those the failure policy
+        decided (True) or those with an answer (False). The context is in `llm_decision`."""
+        query = llm.decisions_query(pair, verdict, source, approver, failed)
+        return self._rows(query, LlmDecisionRow.id, cursor, limit, llm.decision_item)
+
+    def llm_decision(self, decision_id: int) -> dict[str, Any] | None:
+        """One Tier 4 decision as in `llm_decisions`, with the market context its approver read
+        (`context`, decoded), or None."""
+        with self._begin() as connection:
+            return llm.decision(connection, decision_id)
+
+    def llm_answers(self, model_id: str | None = None) -> dict[str, str]:
+        """Replay key -> answer JSON of every answer a model gave (source "llm"), of `model_id`
+        only when given, the latest per key: what a `recorded` approver replays."""
+        with self._begin() as connection:
+            return llm.answers(connection, model_id)
+
+    def llm_spend(self, since: datetime) -> float:
+        """What Tier 4 cost (USD) on decisions taken at or after `since`: today's spend after a restart."""
+        with self._begin() as connection:
+            return llm.spend(connection, since)
 
     def _rows(
         self,

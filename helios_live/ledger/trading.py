@@ -17,10 +17,12 @@ from helios_core.trading.account import PortfolioSnapshot
 from helios_core.trading.enums import CloseReason, PositionSide, PositionStatus, TradingMode
 from helios_core.trading.orders import Order, require_aware
 from helios_core.trading.position import Execution, Position
+from helios_live.ledger import llm
 from helios_live.ledger.bulk import Bulk
 from helios_live.ledger.models import (
     Base,
     FillRow,
+    LlmDecisionRow,
     ModeChangeRow,
     OrderRow,
     PortfolioCheckRow,
@@ -36,7 +38,7 @@ OPEN, CLOSED = PositionStatus.OPEN, PositionStatus.CLOSED
 # What a close changes; the rest of a position is fixed when it opens.
 CLOSE_FIELDS = ("status", "exit_price", "closed_at", "close_reason", "exit_fee", "realised_pnl")
 CHECK_FIELDS = ("passed", "violations", "metrics")
-CHILDREN = frozenset({"steps", "risk", "check", "execution"})  # stored in tables of their own
+CHILDREN = frozenset({"steps", "risk", "check", "execution", "llm"})  # stored in tables of their own
 
 
 def _row(record: Any) -> dict[str, Any]:
@@ -104,6 +106,7 @@ def write_units(
     predictions = [p for u in units for p in u.predictions]
     ids = insert_predictions(bulk, predictions)
     insert_assessments(bulk, predictions, ids)
+    llm.insert_decisions(bulk, predictions, ids)
     per_unit: list[list[int | None]] = []
     opened: list[tuple[int | None, Execution]] = []
     orders: list[Execution] = []
@@ -295,12 +298,28 @@ def mode(connection: Connection) -> TradingMode:
 
 
 def positions_query(status: str | None, pair: str | None) -> Select[Any]:
-    query = select(_table("positions"))
+    """Positions, each with the Tier 4 decision of the prediction that opened it (None where
+    there was none): see `position_item`."""
+    query = select(
+        _table("positions"),
+        LlmDecisionRow.id.label("llm_decision_id"),
+        LlmDecisionRow.verdict.label("llm_verdict"),
+        LlmDecisionRow.answer.label("llm_answer"),
+        LlmDecisionRow.failure.label("llm_failure"),
+    ).outerjoin(LlmDecisionRow, LlmDecisionRow.prediction_id == PositionRow.prediction_id)
     if status is not None:
         query = query.where(PositionRow.status == status)
     if pair is not None:
         query = query.where(PositionRow.pair == pair)
     return query
+
+
+def position_item(row: Any) -> dict[str, Any]:
+    """A position with `llm_decision_id`, `llm_verdict` and a short `explanation` (the answer's
+    reasons, or the failure) of the decision that opened it, each None without one."""
+    item = dict(row._mapping)
+    item["explanation"] = llm.explanation(item.pop("llm_answer"), item.pop("llm_failure"))
+    return item
 
 
 def orders_query(pair: str | None, position_key: str | None) -> Select[Any]:

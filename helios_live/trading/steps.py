@@ -84,6 +84,7 @@ class Execute:
     """The order through the current mode's execution client; approved once it is placed."""
 
     name = "execution"
+    deadline_s = None  # never cut short: an order half sent is worse than a slow one
 
     def __init__(self, desk: Desk) -> None:
         self.desk = desk

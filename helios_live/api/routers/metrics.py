@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from prometheus_client import CollectorRegistry, generate_latest
@@ -71,10 +72,36 @@ class EngineCollector(Collector):
             "decisions",
         )
         yield stage_histograms(engine.stages)
+        yield from approval_metrics(report.approval_state(engine))
         errors = CounterMetricFamily("helios_engine_errors", "errors by kind", labels=["kind"])
         for kind, n in m["errors"].items():
             errors.add_metric([kind], float(n))
         yield errors
+
+
+def approval_metrics(state: dict[str, Any] | None) -> Iterator[Metric]:
+    """Tier 4: verdicts, failures, cost, today's spend and the circuit's state."""
+    if state is None:
+        return
+    verdicts = CounterMetricFamily("helios_llm_verdicts", "Tier 4 verdicts as merged", labels=["verdict"])
+    for verdict, n in state["verdicts"].items():
+        verdicts.add_metric([verdict], float(n))
+    yield verdicts
+    failures = CounterMetricFamily("helios_llm_failures", "Tier 4 calls without a valid answer", labels=["kind"])
+    for kind, n in state["failures"].items():
+        failures.add_metric([kind], float(n))
+    yield failures
+    cost = CounterMetricFamily("helios_llm_cost_usd", "Tier 4 spend since the engine started (USD)")
+    cost.add_metric([], float(state["cost_usd"]))
+    yield cost
+    if state["budget"] is not None:
+        today = GaugeMetricFamily("helios_llm_spend_today_usd", "Tier 4 spend today, UTC (USD)")
+        today.add_metric([], float(state["budget"]["spent_usd"]))
+        yield today
+    circuit = GaugeMetricFamily("helios_llm_circuit", "1 for the circuit breaker's current state", labels=["state"])
+    for name in ("closed", "open", "half_open"):
+        circuit.add_metric([name], 1.0 if state["circuit"]["state"] == name else 0.0)
+    yield circuit
 
 
 def stage_histograms(stages: Stages) -> HistogramMetricFamily:
