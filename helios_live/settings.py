@@ -158,6 +158,16 @@ class ValrSettings(Group):
     base_url: str = "https://api.valr.com"
     api_key: SecretStr = SecretStr("")
     api_secret: SecretStr = SecretStr("")
+    # A file of HELIOS_VALR_API_KEY=... / HELIOS_VALR_API_SECRET=... lines, mode 0600 (refused otherwise).
+    secrets_file: Path | None = None
+    subaccount_id: str = ""
+    account_ws_url: str = "wss://api.valr.com/ws/account"
+    order_timeout_s: float = Field(default=5.0, gt=0, le=60)
+    # LIVE's optional ceilings on openings, in the quote currency (exits are never capped).
+    max_order_notional: float | None = Field(default=None, gt=0)
+    max_day_notional: float | None = Field(default=None, gt=0)
+    reconcile_s: float = Field(default=60.0, ge=5, le=86_400)
+    status_poll_s: float = Field(default=5.0, ge=0.5, le=600)
 
     @field_validator("base_url")
     @classmethod
@@ -168,7 +178,7 @@ class ValrSettings(Group):
 
     @property
     def credentials(self) -> bool:
-        return bool(self.api_key.get_secret_value() and self.api_secret.get_secret_value())
+        return bool(self.api_key.get_secret_value() and self.api_secret.get_secret_value()) or bool(self.secrets_file)
 
 
 class LabelSettings(Group):

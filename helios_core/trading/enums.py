@@ -30,8 +30,9 @@ class PositionSide(StrEnum):
 
 
 class TradingMode(StrEnum):
-    PAPER = "PAPER"
-    LIVE = "LIVE"
+    PAPER = "PAPER"  # filled on the streamed book, nothing sent
+    SHADOW = "SHADOW"  # filled as paper, and every order built, rounded and signed for VALR, not sent
+    LIVE = "LIVE"  # sent to VALR
 
 
 class PositionStatus(StrEnum):

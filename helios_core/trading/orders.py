@@ -69,15 +69,23 @@ class Fill:
 
 @dataclass(frozen=True, slots=True)
 class OrderAccepted:
+    """The venue has the order; `quantity`, when given, is what it took (an exchange rounds an
+    order to the pair's decimals) and what the order's fills are counted against."""
+
     client_order_id: str
     ts: float
+    quantity: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class OrderFilled:
+    """Part or all of the order filled; `final` when the venue says nothing remains (a buy that
+    pays its fee in the base currency holds less than it bought, so quantities cannot tell)."""
+
     client_order_id: str
     fill: Fill
     ts: float
+    final: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,10 +144,12 @@ class Order:
         if self.status.terminal:
             return self
         if isinstance(event, OrderAccepted):
-            return replace(self, status=OrderStatus.ACCEPTED) if self.status is OrderStatus.SUBMITTED else self
+            intent = self.intent if event.quantity is None else replace(self.intent, quantity=event.quantity)
+            status = OrderStatus.ACCEPTED if self.status is OrderStatus.SUBMITTED else self.status
+            return replace(self, intent=intent, status=status)
         if isinstance(event, OrderFilled):
             fills = (*self.fills, event.fill)
-            done = sum(f.quantity for f in fills) >= self.intent.quantity * (1 - 1e-9)
+            done = event.final or sum(f.quantity for f in fills) >= self.intent.quantity * (1 - 1e-9)
             return replace(self, fills=fills, status=OrderStatus.FILLED if done else OrderStatus.PARTIALLY_FILLED)
         if isinstance(event, OrderRejected):
             return replace(self, status=OrderStatus.REJECTED, reason=event.reason)

@@ -54,10 +54,12 @@ class Position:
 
 @dataclass(frozen=True, slots=True)
 class Execution:
-    """An order that ran its course and the position as it stands after it."""
+    """An order that ran its course and the position as it stands after it; `earlier`: the
+    orders of the same close that filled only in part before this one finished it."""
 
     order: Order
     position: Position
+    earlier: tuple[Order, ...] = ()
 
 
 def gross_pnl(position: Position, price: float) -> float:

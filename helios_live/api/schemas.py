@@ -94,7 +94,7 @@ class ModeChange(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    mode: Literal["PAPER", "LIVE"]
+    mode: Literal["PAPER", "SHADOW", "LIVE"]
     confirmation: Text | None = Field(default=None, max_length=100)
     reason: Text = Field(default="", max_length=500)
 
@@ -151,3 +151,92 @@ class LlmDecisionDetail(LlmDecisionOut):
 class LlmDecisionPage(BaseModel):
     items: list[LlmDecisionOut]
     next_cursor: str | None
+
+
+class OrderJournalOut(BaseModel):
+    """An order as journalled before its request was sent, and where it stands (GET /api/orders/journal)."""
+
+    id: int
+    client_order_id: str
+    position_key: str
+    pair: str
+    side: str
+    purpose: str
+    mode: str
+    order_type: str
+    quantity: float
+    price: float | None
+    time_in_force: str | None
+    request: dict[str, Any]  # verb, path and body as sent: never headers, keys or signatures
+    opening: dict[str, Any] | None
+    reason: str
+    created_at: datetime
+    status: str
+    venue_order_id: str | None
+    filled_quantity: float
+    average_price: float | None
+    fee: float
+    updated_at: datetime
+
+
+class OrderTransitionOut(BaseModel):
+    id: int
+    client_order_id: str
+    status: str
+    at: datetime
+    venue_order_id: str | None
+    filled_quantity: float
+    average_price: float | None
+    fee: float
+    detail: str
+
+
+class OrderJournalDetail(OrderJournalOut):
+    """One journalled order with every transition it went through, in order."""
+
+    transitions: list[OrderTransitionOut]
+
+
+class OrderJournalPage(BaseModel):
+    items: list[OrderJournalOut]
+    next_cursor: str | None
+
+
+class ReconciliationOut(BaseModel):
+    """One comparison of the exchange's account with the ledger (GET /api/reconciliations)."""
+
+    id: int
+    at: datetime
+    ok: bool
+    mismatches: list[dict[str, Any]]
+    acknowledged_at: datetime | None
+    acknowledged_by: str | None
+    note: str
+
+
+class ReconciliationPage(BaseModel):
+    items: list[ReconciliationOut]
+    next_cursor: str | None
+
+
+class Reconciliation(BaseModel):
+    """The outcome of POST /api/reconciliations: VALR's account against the ledger, now."""
+
+    id: int
+    ok: bool
+    mismatches: list[dict[str, Any]]
+    entries_blocked: str | None
+
+
+class Acknowledgement(BaseModel):
+    """Body of POST /api/reconciliations/{id}/acknowledge: who settles it, and how."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    by: Text = Field(min_length=1, max_length=64)
+    note: Text = Field(default="", max_length=500)
+
+
+class Acknowledged(BaseModel):
+    id: int
+    entries_blocked: str | None  # still blocked by something else, or None

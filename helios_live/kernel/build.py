@@ -1,5 +1,5 @@
-"""The kernel as `helios live serve` runs it: the clock, the VALR data client and the lake the
-settings choose."""
+"""The kernel as `helios live serve` runs it: the clock, the VALR data client, the VALR venue
+(SHADOW and LIVE) and the lake the settings choose."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from helios_core.timeframes import as_datetime
 from helios_live.clock import Clock, ExchangeClock, LiveClock
 from helios_live.data.lake import Lake
 from helios_live.kernel.kernel import Kernel
+from helios_live.kernel.valr import valr_venue
 from helios_live.ledger import Ledger
 from helios_live.ledger.spool import Spool
 from helios_live.models.registry import Registry
@@ -33,5 +34,13 @@ def build_kernel(settings: HeliosSettings, ledger: Ledger) -> Kernel:
     lake = Lake(settings.lake_root) if settings.lake_root.exists() else None
     spool = Spool(settings.spool_path, settings.ledger.spool_max) if settings.ledger.spool_max else None
     return Kernel(
-        settings, ledger, Registry(settings.models_root), clock, client, lake=lake, ops_clock=ops, spool=spool
+        settings,
+        ledger,
+        Registry(settings.models_root),
+        clock,
+        client,
+        lake=lake,
+        ops_clock=ops,
+        spool=spool,
+        venue=valr_venue,
     )

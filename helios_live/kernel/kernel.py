@@ -21,7 +21,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import time
 from collections import Counter, deque
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from functools import partial
 from typing import Any
@@ -65,13 +67,14 @@ from helios_live.kernel.refits import Refits, finite
 from helios_live.kernel.stages import Stages
 from helios_live.kernel.supervisor import Supervisor
 from helios_live.kernel.timers import Timers
+from helios_live.kernel.venue import NoVenue, Venue
 from helios_live.ledger import Ledger, Outcome, PredictionRecord
 from helios_live.ledger.spool import Spool
 from helios_live.ledger.writer import LedgerWriter, Stored
 from helios_live.models.inference import Batcher, Predictor, SameBaseRegistry
 from helios_live.models.registry import Registry
 from helios_live.settings import HeliosSettings
-from helios_live.trading.desk import Desk
+from helios_live.trading.desk import Desk, ModeError
 from helios_live.trading.steps import Execute, Guard, Size
 from helios_live.trading.trader import TradingConfig
 from helios_live.trading.volatility import Fitter
@@ -98,8 +101,10 @@ class Kernel(Timers):
         health: bool = True,
         ops_clock: Clock | None = None,
         spool: Spool | None = None,
+        venue: Callable[[Kernel], Venue] | None = None,
     ) -> None:
-        """`model_version` pins one model (a backtest); None follows the registry's ACTIVE one.
+        """`venue` builds the venue SHADOW and LIVE trade through, once the desk exists (none:
+        PAPER only). `model_version` pins one model (a backtest); None follows the registry's ACTIVE one.
         `ops_clock` runs the operator's jobs (model polling, health, restart backoffs, uptime):
         the machine's clock for a service whose market clock follows a replaying exchange,
         by default the market clock itself. `spool` keeps the ledger's writes while its database
@@ -141,6 +146,7 @@ class Kernel(Timers):
         # message that arrived before its pair finished catching up waited for the catch-up too.
         self.latencies: deque[float] = deque(maxlen=10_000)
         self.catchup_latencies: deque[float] = deque(maxlen=10_000)
+        self.order_latencies: deque[float] = deque(maxlen=10_000)  # closing message -> order answered (not PAPER)
         self.decision_latency = Stages()  # every measured decision's latency, "live" / "catchup"
         self.verdicts: Counter[str] = Counter()
         self.errors: Counter[str] = Counter()
@@ -150,6 +156,7 @@ class Kernel(Timers):
         self.desk = Desk(config, self.pairs, self.ledger_writer, self._book, self.broadcaster.publish)
         self.desk.connect(TradingMode.PAPER, PaperExecutionClient(self.desk, config.fills))
         self.desk.on_opened = self._opened
+        self.venue: Venue = venue(self) if venue is not None else NoVenue()
         self.refits = Refits(
             self.fitter, self.desk, settings.risk.refit_s, self.record, self.supervisor.timer, self.errors
         )
@@ -207,6 +214,7 @@ class Kernel(Timers):
             )
         if connect:
             self.supervisor.task("data", partial(self.client.run, self.pairs, self.on_event))
+        await self._start_venue(self.desk.mode)
         self.started_at = self.ops_clock.timestamp()
         self.status = "RUNNING"
         self._set_ops_timers()
@@ -214,6 +222,18 @@ class Kernel(Timers):
             self._set_timers()
         await self.record("START", pairs=list(self.pairs), model=self.model_version, mode=self.mode)
         await self.record("PORTFOLIO_RESTORED", **restored)
+
+    async def _start_venue(self, mode: TradingMode) -> None:
+        """SHADOW or LIVE restored from the ledger (or switched to): its client ready, and in
+        LIVE the account followed; if VALR cannot be reached, entries wait (exits still run)."""
+        if mode is TradingMode.PAPER:
+            return
+        try:
+            await self.venue.enter(mode)
+            await self.venue.start(mode, self.supervisor, self.ops_clock)
+        except HeliosError as exc:  # refused, or VALR unreachable: entries wait, exits run
+            self.venue.block = f"{mode}: VALR is not ready: {exc}"
+            await self.record("VENUE_UNAVAILABLE", mode=mode, error=str(exc))
 
     async def stop(self) -> None:
         if self.status == "STOPPED":
@@ -242,6 +262,7 @@ class Kernel(Timers):
         if self.status != "STOPPED":
             await self.stop()
         await self.client.close()
+        await self.venue.close()
         self.ledger_writer.hand_over()
         self.writer.shutdown(wait=True)
 
@@ -254,8 +275,21 @@ class Kernel(Timers):
         default the clock's)."""
         self.emergency_stop = active
         if active:
+            if self.desk.mode is TradingMode.LIVE:
+                # Orders resting on VALR would trade after the stop: cancelled before anything else.
+                try:
+                    cancelled = await self.venue.cancel_all()
+                    await self.record("EMERGENCY_ORDERS_CANCELLED", reason=reason, orders=cancelled)
+                except HeliosError as exc:  # the closes still go out
+                    await self.record("EMERGENCY_CANCEL_FAILED", reason=reason, error=str(exc))
+            held = list(self.desk.account.positions)
             closed = await self.desk.close_all(CloseReason.EMERGENCY, self.market_now() if now is None else now)
-            await self.record("EMERGENCY_STOP", reason=reason, closed_positions=[e.position.key for e in closed])
+            keys = [e.position.key for e in closed]
+            if self.desk.mode is TradingMode.LIVE:  # a close's fill comes later, from VALR
+                await self.record("EMERGENCY_STOP", reason=reason, closed_positions=keys, close_orders_sent=held)
+                await self.record("EMERGENCY_ENTRIES_BLOCKED", reason=reason)
+            else:
+                await self.record("EMERGENCY_STOP", reason=reason, closed_positions=keys)
         else:
             # Clearing acknowledges the loss: the drawdown is measured from here on, or the
             # drawdown limit that stopped the engine would deny every entry for ever.
@@ -272,6 +306,7 @@ class Kernel(Timers):
         """PAPER or LIVE; LIVE needs the confirmation phrase and exchange credentials (ModeError)."""
         self.desk.check_mode(mode, confirmation, self.settings.valr.credentials)
         if mode != self.desk.mode:
+            await self.venue.enter(mode)  # LIVE: the read-only check of the credentials
             record = self.desk.mode_record(mode, reason, self.clock.timestamp())
             # Switched before the await: no worker may open a position in the old mode meanwhile.
             previous, self.desk.mode = self.desk.mode, mode
@@ -281,7 +316,21 @@ class Kernel(Timers):
                 self.desk.mode = previous
                 raise
             await self.record("MODE", mode=mode, previous=previous, reason=reason)
+            if self.status == "RUNNING" and mode is TradingMode.LIVE:
+                await self.venue.start(mode, self.supervisor, self.ops_clock)
         return self.desk.mode
+
+    async def reconcile(self) -> dict[str, Any]:
+        """VALR's account against the ledger now (ModeError outside LIVE or when VALR is unreachable)."""
+        try:
+            return await self.venue.reconcile()
+        except ModeError:
+            raise
+        except HeliosError as exc:
+            raise ModeError(f"VALR could not be asked: {exc}") from exc
+
+    async def acknowledge_reconciliation(self, rec_id: int, by: str, note: str) -> bool:
+        return await self.venue.acknowledge(rec_id, by, note, self.ops_clock.timestamp())
 
     def market_now(self) -> float:
         """The market's time for a command (a close, an emergency stop): the clock's; on a clock
@@ -543,6 +592,9 @@ class Kernel(Timers):
         try:
             watch.restart()
             verdicts = await run_chain(self.steps, context, watch.step)
+            if received is not None and context.mode is not TradingMode.PAPER and verdicts[-1].step == "execution":
+                # Execution is the chain's last step: its verdict is VALR's answer (or SHADOW's build).
+                self.order_latencies.append(time.perf_counter() - received)
             for verdict in verdicts:
                 self.verdicts[f"{verdict.step}:{'approved' if verdict.approved else 'denied'}"] += 1
             record = decision_record(bar, predictor, context, verdicts)
@@ -640,7 +692,7 @@ class Kernel(Timers):
     def halted(self) -> str:
         """Why entries stop now, by the stated rule (docs/live.md): a new position must be in the
         ledger or its spool, or it could not be shown or recovered; exits still run."""
-        return self.ledger_writer.refusing()
+        return self.ledger_writer.refusing() or self.venue.blocking()
 
     def count_error(self, kind: str) -> None:
         self.errors[kind] += 1

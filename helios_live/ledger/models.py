@@ -6,7 +6,9 @@ What trading made of it lands beside it: the sizing in `risk_decisions`, the por
 verdict in `portfolio_checks`, and any position it opened with its `orders` and `fills`;
 `portfolio_snapshots` and `mode_changes` let a restart rebuild the account as it was.
 Tier 4's approval of a decision lands in `llm_decisions`, with the market context its approver
-read in `market_context_snapshots`.
+read in `market_context_snapshots`. Every order sent to an exchange is journalled first in
+`order_journal`, with each of its transitions in `order_transitions`; `reconciliations` records
+each comparison of the exchange's account with the ledger.
 """
 
 from __future__ import annotations
@@ -324,3 +326,72 @@ class LlmDecisionRow(Base):
     answer: Mapped[str | None] = mapped_column(Text)
     clamps: Mapped[str] = mapped_column(Text)
     failure: Mapped[str | None] = mapped_column(Text)
+
+
+class OrderJournalRow(Base):
+    """An order as journalled (orders.py): its intent, written before its request is sent, and
+    where it stands (`status` and the cumulative fill), brought up to date by each transition.
+    No foreign key to positions: an opening's intent is written before its position exists."""
+
+    __tablename__ = "order_journal"
+    __table_args__ = (
+        UniqueConstraint("client_order_id", name="uq_order_journal_client_order_id"),
+        Index("ix_order_journal_status", "status"),
+        Index("ix_order_journal_pair", "pair"),
+    )
+
+    id: Mapped[int] = mapped_column(BigID, primary_key=True, autoincrement=True)
+    client_order_id: Mapped[str] = mapped_column(String(64))
+    position_key: Mapped[str] = mapped_column(String(64))
+    pair: Mapped[str] = mapped_column(String(20))
+    side: Mapped[str] = mapped_column(String(4))
+    purpose: Mapped[str] = mapped_column(String(8))
+    mode: Mapped[str] = mapped_column(String(8))
+    order_type: Mapped[str] = mapped_column(String(8))
+    quantity: Mapped[float] = mapped_column(Float)
+    price: Mapped[float | None] = mapped_column(Float)
+    time_in_force: Mapped[str | None] = mapped_column(String(16))
+    request: Mapped[dict[str, Any]] = mapped_column(JSON)
+    opening: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    reason: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    status: Mapped[str] = mapped_column(String(16))
+    venue_order_id: Mapped[str | None] = mapped_column(Text)  # the exchange's, of whatever length it sends
+    filled_quantity: Mapped[float] = mapped_column(Float)
+    average_price: Mapped[float | None] = mapped_column(Float)
+    fee: Mapped[float] = mapped_column(Float)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class OrderTransitionRow(Base):
+    """One step of a journalled order's history, as reported (a late duplicate included)."""
+
+    __tablename__ = "order_transitions"
+    __table_args__ = (Index("ix_order_transitions_client_order_id", "client_order_id"),)
+
+    id: Mapped[int] = mapped_column(BigID, primary_key=True, autoincrement=True)
+    client_order_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("order_journal.client_order_id", name="fk_order_transitions_client_order_id")
+    )
+    status: Mapped[str] = mapped_column(String(16))
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    venue_order_id: Mapped[str | None] = mapped_column(Text)
+    filled_quantity: Mapped[float] = mapped_column(Float)
+    average_price: Mapped[float | None] = mapped_column(Float)
+    fee: Mapped[float] = mapped_column(Float)
+    detail: Mapped[str] = mapped_column(Text)
+
+
+class ReconciliationRow(Base):
+    """One comparison of the exchange's account with the ledger: `ok` without mismatches (a JSON
+    list of {"kind", "pair", "detail", ...}); an operator acknowledges one that had some."""
+
+    __tablename__ = "reconciliations"
+
+    id: Mapped[int] = mapped_column(BigID, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    ok: Mapped[bool] = mapped_column(Boolean)
+    mismatches: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    acknowledged_by: Mapped[str | None] = mapped_column(Text)
+    note: Mapped[str] = mapped_column(Text)

@@ -35,19 +35,22 @@ from helios_core.trading.account import PortfolioSnapshot
 from helios_core.trading.enums import TradingMode
 from helios_core.trading.orders import require_aware
 from helios_core.trading.position import Execution, Position
-from helios_live.ledger import llm, trading
+from helios_live.ledger import llm, orders, trading
 from helios_live.ledger.models import (
     DecisionStepRow,
     EngineEventRow,
     FillRow,
     LlmDecisionRow,
     ModeChangeRow,
+    OrderJournalRow,
     OrderRow,
     PortfolioSnapshotRow,
     PositionRow,
     PredictionRow,
+    ReconciliationRow,
     RiskDecisionRow,
 )
+from helios_live.ledger.orders import JournalEntry, OrderIntentRecord, OrderTransitionRecord
 from helios_live.ledger.records import DecisionRef, ModeRecord, Outcome, Page, PredictionRecord, Unit
 from helios_live.ledger.spool import DRAINED, Event
 
@@ -68,6 +71,10 @@ class LedgerConflict(LedgerError):
     """A write would break the ledger's invariants (an order id or position key stored twice, a
     close of a position that is not open) or its data does not fit the schema (a value too long);
     the whole transaction was rolled back. The same write would be refused again."""
+
+
+class UnknownOrder(LedgerConflict):
+    """A transition names a client order id the order journal has no intent for."""
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -451,6 +458,78 @@ class Ledger:
         """What Tier 4 cost (USD) on decisions taken at or after `since`: today's spend after a restart."""
         with self._begin() as connection:
             return llm.spend(connection, since)
+
+    # --- the order journal and reconciliations (orders.py) ---------------------------------------
+
+    def record_intent(self, intent: OrderIntentRecord) -> None:
+        """Journal an order before its request is sent: its row, NEW, with a NEW transition, in
+        one transaction. A client order id journalled before raises LedgerConflict."""
+        with self._begin() as connection:
+            orders.insert_intent(connection, intent)
+
+    def record_intents(self, intents: Sequence[OrderIntentRecord]) -> None:
+        """`record_intent` for several orders in one transaction: all are journalled or none."""
+        with self._begin() as connection:
+            for intent in intents:
+                orders.insert_intent(connection, intent)
+
+    def record_transitions(self, transitions: Sequence[OrderTransitionRecord]) -> None:
+        """Record transitions and bring each order's journal row to where it stands, in one
+        transaction; an order in a terminal status keeps it (see `orders.apply_transitions`).
+        A transition of an order never journalled raises UnknownOrder and stores nothing."""
+        with self._begin() as connection:
+            try:
+                orders.apply_transitions(connection, transitions)
+            except orders.UnknownOrders as exc:
+                raise UnknownOrder(
+                    f"ledger {self.url}: no journalled order {', '.join(map(repr, exc.ids))}: transitions not stored"
+                ) from None
+
+    def unfinished_orders(self, mode: str | None = None) -> list[JournalEntry]:
+        """Journalled orders not in a terminal status (of `mode` only when given), oldest first:
+        what a restart must settle with the exchange."""
+        with self._begin() as connection:
+            return orders.unfinished(connection, mode)
+
+    def journal_entry(self, client_order_id: str) -> JournalEntry | None:
+        with self._begin() as connection:
+            return orders.journal_entry(connection, client_order_id)
+
+    def order_journal(
+        self, *, pair: str | None = None, status: str | None = None, cursor: str | None = None, limit: int = 100
+    ) -> Page:
+        """A page of journalled orders, newest first: the intent's columns and where it stands."""
+        return self._rows(orders.journal_query(pair, status), OrderJournalRow.id, cursor, limit)
+
+    def order_journal_item(self, client_order_id: str) -> dict[str, Any] | None:
+        """One journalled order as in `order_journal`, with its `transitions` in order, or None."""
+        with self._begin() as connection:
+            return orders.journal_item(connection, client_order_id)
+
+    def order_transitions(self, client_order_id: str) -> list[dict[str, Any]]:
+        """Every transition of an order, in the order they were recorded."""
+        with self._begin() as connection:
+            return orders.transitions(connection, client_order_id)
+
+    def record_reconciliation(self, at: datetime, mismatches: list[dict[str, Any]]) -> int:
+        """Store a reconciliation run (ok when it found no mismatches); returns its id."""
+        with self._begin() as connection:
+            return orders.insert_reconciliation(connection, at, mismatches)
+
+    def acknowledge_reconciliation(self, rec_id: int, by: str, at: datetime, note: str) -> bool:
+        """An operator's acknowledgement of a run; False when there is no such run or it already was."""
+        with self._begin() as connection:
+            return orders.acknowledge(connection, rec_id, by, at, note)
+
+    def open_reconciliation(self) -> dict[str, Any] | None:
+        """The latest run when it found mismatches nobody acknowledged; None when the latest run
+        was ok or acknowledged (or there was none)."""
+        with self._begin() as connection:
+            return orders.open_reconciliation(connection)
+
+    def reconciliations(self, *, cursor: str | None = None, limit: int = 100) -> Page:
+        """A page of reconciliation runs, newest first."""
+        return self._rows(orders.reconciliations_query(), ReconciliationRow.id, cursor, limit)
 
     def _rows(
         self,

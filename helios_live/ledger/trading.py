@@ -234,8 +234,9 @@ def order_row(order: Order) -> dict[str, Any]:
 
 def insert_orders(bulk: Bulk, executions: Sequence[Execution]) -> None:
     """Store the executions' orders, then their fills (a fill references its order)."""
-    bulk.insert("orders", [order_row(e.order) for e in executions])
-    bulk.insert("fills", [_row(f) for e in executions for f in e.order.fills])
+    orders = [o for e in executions for o in (*e.earlier, e.order)]
+    bulk.insert("orders", [order_row(o) for o in orders])
+    bulk.insert("fills", [_row(f) for o in orders for f in o.fills])
 
 
 def open_positions(connection: Connection) -> list[Position]:

@@ -17,6 +17,7 @@ import math
 from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from functools import partial
 from typing import Any
 
@@ -89,6 +90,7 @@ class Desk:
         self._closing: set[str] = set()  # position keys with a close order out
         self._waiting: dict[str, Execution | str | None] = {}  # orders whose submit is being awaited
         self._attempts: dict[str, int] = {}  # close orders sent per position
+        self._partial: dict[str, list[Order]] = {}  # close orders that filled in part, per position
         self.on_opened: Callable[[Position], None] = lambda position: None  # the kernel watches its time-out
 
     @property
@@ -129,6 +131,7 @@ class Desk:
         self._closing.clear()
         self._waiting.clear()
         self._attempts.clear()
+        self._partial.clear()
         self.decided_until = {p: ts.timestamp() for p in self.pairs if (ts := ledger.decided_until(p)) is not None}
         return {
             "mode": self.mode,
@@ -155,7 +158,7 @@ class Desk:
         or None while a venue has the order and its fill is still to come."""
         client = self.clients.get(self.mode)
         if client is None:
-            return f"{self.mode} order placement is not implemented yet: switch to PAPER to trade"
+            return f"no execution client for {self.mode}: it needs VALR credentials and a start in that mode"
         reference = mid(self.books(pair), now, self.config.fills) or self.last(pair)
         if not reference > 0:
             return f"no price for {pair}"
@@ -166,6 +169,33 @@ class Desk:
         opening = _Opening(pair, side, margin, leverage, stop_loss_pct, take_profit_pct, decision)
         self._openings[intent.client_order_id] = opening
         return await self._submit(client, intent)
+
+    def opening_record(self, cid: str) -> dict[str, Any] | None:
+        """What the journal keeps of an opening, so a restart can still make its position."""
+        o = self._openings.get(cid)
+        if o is None:
+            return None
+        decision = None
+        if o.decision is not None:
+            decision = {"pair": o.decision.pair, "candle_ts": o.decision.candle_ts.isoformat(),
+                        "model_version": o.decision.model_version}  # fmt: skip
+        return {"side": str(o.side), "margin": o.margin, "leverage": o.leverage,
+                "stop_loss_pct": o.stop_loss_pct, "take_profit_pct": o.take_profit_pct,
+                "decision": decision}  # fmt: skip
+
+    def resume(self, intent: OrderIntent, opening: dict[str, Any] | None) -> None:
+        """Hold again an order a previous run journalled and did not see end: its fill (learnt
+        from the venue) becomes a position, or closes one, as if this run had sent it."""
+        self.orders[intent.client_order_id] = Order(intent)
+        if intent.purpose is OrderPurpose.CLOSE or opening is None:
+            self._closing.add(intent.position_key)
+            return
+        d = opening.get("decision")
+        decision = DecisionRef(d["pair"], datetime.fromisoformat(d["candle_ts"]), d["model_version"]) if d else None
+        self._openings[intent.client_order_id] = _Opening(
+            intent.pair, PositionSide(opening["side"]), float(opening["margin"]), float(opening["leverage"]),
+            float(opening["stop_loss_pct"]), float(opening["take_profit_pct"]), decision,
+        )  # fmt: skip
 
     def pending_exposures(self, sectors: dict[str, str]) -> tuple[Exposure, ...]:
         """Openings a venue holds and has not filled yet (a backtest's orders wait for the next
@@ -274,9 +304,11 @@ class Desk:
             return f"no execution client for {self.mode}"
         # A new close after one that ended unfilled is a new order, with an id of its own.
         attempt = self._attempts[key] = self._attempts.get(key, 0) + 1
+        # What earlier close orders filled is sold already: this one closes the rest.
+        done = sum(o.filled_quantity for o in self._partial.get(key, ()))
         intent = OrderIntent(
             f"{key}-C" if attempt == 1 else f"{key}-C{attempt}", key, position.pair, position.side.exit,
-            OrderPurpose.CLOSE, position.quantity, self.mode, as_datetime(now), position.leverage, reason,
+            OrderPurpose.CLOSE, position.quantity - done, self.mode, as_datetime(now), position.leverage, reason,
         )  # fmt: skip
         self._closing.add(key)
         return await self._submit(client, intent)
@@ -288,16 +320,22 @@ class Desk:
         if position is None:
             return f"position {intent.position_key} is not open"
         if order.status is not OrderStatus.FILLED:
-            # A partly filled close would leave a smaller position: not modelled yet, so the
-            # position stays as it was and its exit triggers again on the next price.
+            # The position stays open and its exit triggers again on the next price; what this
+            # order did fill is kept, and the next close order sells only the rest.
             self.errors["close_not_filled"] += 1
             log.error("close %s ended %s: %s", order.client_order_id, order.status, order.reason)
+            if order.filled_quantity > 0:
+                self._partial.setdefault(position.key, []).append(order)
+                return f"close partly filled ({order.filled_quantity:.8g} of {intent.quantity:.8g}): {order.reason}"
             return order.reason or f"order {order.status.lower()}"
-        closed = self.account.close(
-            position.key, order.average_price, order.fees, CloseReason(intent.reason), order.fills[-1].filled_at
-        )
+        earlier = tuple(self._partial.pop(position.key, ()))
+        orders = (*earlier, order)
+        quantity = sum(o.filled_quantity for o in orders)
+        price = sum(o.notional for o in orders) / quantity  # > 0: this order filled
+        fees = sum(o.fees for o in orders)
+        closed = self.account.close(position.key, price, fees, CloseReason(intent.reason), order.fills[-1].filled_at)
         self._attempts.pop(position.key, None)
-        return Execution(order, closed)
+        return Execution(order, closed, earlier)
 
     def _store_closes(self, closed: list[Execution], now: float) -> None:
         if not closed:
@@ -380,8 +418,9 @@ class Desk:
         if mode is TradingMode.LIVE:
             if confirmation != CONFIRMATION:
                 raise ModeError(f"switching to LIVE needs the confirmation phrase {CONFIRMATION!r}")
-            if not credentials:
-                raise ModeError("switching to LIVE needs exchange credentials (HELIOS_VALR_API_KEY, _SECRET)")
+        if mode is not TradingMode.PAPER and not credentials:
+            where = "HELIOS_VALR_API_KEY and _SECRET, or HELIOS_VALR_SECRETS_FILE"
+            raise ModeError(f"switching to {mode} needs VALR credentials ({where})")
         if self.account.positions:
             count = len(self.account.positions)
             raise ModeError(f"{count} {self.mode} position(s) open: close them before switching to {mode}")

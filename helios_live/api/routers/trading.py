@@ -14,7 +14,15 @@ from fastapi import APIRouter, HTTPException, Path, Query, status
 from helios_core.trading.enums import TradingMode
 from helios_core.trading.position import gross_pnl
 from helios_live.api.deps import Authorized, EngineDep, LedgerDep, SettingsDep, known_pair
-from helios_live.api.schemas import Mode, ModeChange, Page, UtcTime
+from helios_live.api.schemas import (
+    Acknowledged,
+    Acknowledgement,
+    Mode,
+    ModeChange,
+    Page,
+    Reconciliation,
+    UtcTime,
+)
 from helios_live.ledger import Page as LedgerPage
 from helios_live.trading.desk import ModeError
 
@@ -33,14 +41,17 @@ async def _page(read: Callable[..., LedgerPage], **filters: Any) -> Page:
 
 @router.get("/mode")
 async def get_mode(engine: EngineDep, settings: SettingsDep) -> Mode:
-    return Mode(mode=engine.mode, live_order_placement=False, exchange_credentials=settings.valr.credentials)
+    return Mode(
+        mode=engine.mode, live_order_placement=settings.valr.credentials, exchange_credentials=settings.valr.credentials
+    )
 
 
 @router.post("/mode", dependencies=[Authorized])
 async def set_mode(body: ModeChange, engine: EngineDep, settings: SettingsDep) -> Mode:
-    """Switch PAPER <-> LIVE. LIVE needs the confirmation phrase, a configured API token (an
-    unauthenticated development service cannot go live) and exchange credentials; 409 says
-    which is missing. Orders in LIVE are refused until live order placement exists."""
+    """Switch between PAPER, SHADOW and LIVE. SHADOW needs VALR credentials; LIVE needs the
+    confirmation phrase, a configured API token (an unauthenticated development service cannot
+    go live), credentials that pass VALR's read-only check, and no open positions; 409 says
+    which is missing (docs/live-trading.md)."""
     if body.mode == "LIVE" and not settings.api.token.get_secret_value():
         raise HTTPException(
             status.HTTP_409_CONFLICT, "switching to LIVE needs HELIOS_API_TOKEN: requests must be authenticated"
@@ -52,7 +63,7 @@ async def set_mode(body: ModeChange, engine: EngineDep, settings: SettingsDep) -
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
     return Mode(
         mode=mode,
-        live_order_placement=False,
+        live_order_placement=settings.valr.credentials,
         exchange_credentials=settings.valr.credentials,
         switch_ms=round((time.perf_counter() - started) * 1000, 3),
     )
@@ -171,3 +182,24 @@ def _with_unrealised(engine: EngineDep, item: dict[str, Any]) -> dict[str, Any]:
         return {**item, "unrealised_pnl": None, "mark": None}
     mark = engine.desk.account.marks.get(position.pair, position.entry_price)
     return {**item, "unrealised_pnl": gross_pnl(position, mark), "mark": mark}
+
+
+@router.post("/reconciliations", dependencies=[Authorized])
+async def reconcile(engine: EngineDep) -> Reconciliation:
+    """Reconcile VALR's account with the ledger now (LIVE runs it on its own every
+    HELIOS_VALR_RECONCILE_S); 409 outside LIVE or when VALR cannot be asked."""
+    try:
+        result = await engine.reconcile()
+    except ModeError as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
+    return Reconciliation(**result, entries_blocked=engine.venue.blocking() or None)
+
+
+@router.post("/reconciliations/{rec_id}/acknowledge", dependencies=[Authorized])
+async def acknowledge_reconciliation(rec_id: PositionId, body: Acknowledgement, engine: EngineDep) -> Acknowledged:
+    """An operator settles a reconciliation's mismatches with VALR: they are not raised again,
+    and the entries they blocked may open again (exits never stopped). 404 when there is no
+    such reconciliation or it was acknowledged already."""
+    if not await engine.acknowledge_reconciliation(rec_id, body.by, body.note):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no unacknowledged reconciliation {rec_id}")
+    return Acknowledged(id=rec_id, entries_blocked=engine.venue.blocking() or None)

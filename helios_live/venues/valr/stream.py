@@ -47,6 +47,7 @@ class ValrStream:
         subscriptions: dict[str, tuple[str, ...]],
         handler: StreamHandler,
         *,
+        headers: Callable[[], dict[str, str]] | None = None,
         ping_every_s: float = 20.0,
         idle_timeout_s: float = 45.0,
         backoff_s: float = 0.5,
@@ -55,7 +56,8 @@ class ValrStream:
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self.url = url
-        self.subscribe = subscribe_message(subscriptions)
+        self.subscribe = subscribe_message(subscriptions) if subscriptions else None
+        self.headers = headers  # signed afresh for every connection (the account stream)
         self.handler = handler
         self.ping_every_s, self.idle_timeout_s = ping_every_s, idle_timeout_s
         self.backoff_s, self.backoff_max_s = backoff_s, backoff_max_s
@@ -70,9 +72,14 @@ class ValrStream:
         failures = 0
         while True:
             try:
-                async with websockets.connect(self.url, ping_interval=None, max_size=2**22, open_timeout=10) as ws:
+                extra = self.headers() if self.headers is not None else None
+                connect = websockets.connect(
+                    self.url, ping_interval=None, max_size=2**22, open_timeout=10, additional_headers=extra
+                )
+                async with connect as ws:
                     self._ws = ws
-                    await ws.send(self.subscribe)
+                    if self.subscribe is not None:
+                        await ws.send(self.subscribe)
                     self.stats.connects += 1
                     self.stats.connected = True
                     failures = 0

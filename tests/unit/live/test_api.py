@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -13,6 +14,7 @@ from starlette.websockets import WebSocketDisconnect
 from helios_core.errors import ConfigurationError
 from helios_live.api.app import create_app
 from helios_live.settings import HeliosSettings, load_settings
+from helios_live.venues.valr.simulator.fake import FakeValr
 from tests.live_support import live_settings, make_bundle
 
 TOKEN = "Kq3vZ9pW7xR2mT8yL4nB-api"  # noqa: S105 -- a test secret
@@ -174,23 +176,30 @@ def test_live_needs_a_configured_token_even_in_development(tmp_path: Path) -> No
 
 
 def test_live_with_phrase_token_and_credentials_switches_and_is_recorded(tmp_path: Path) -> None:
-    settings = live_settings(
-        tmp_path,
-        api_token=TOKEN,
-        live_ws_url="ws://127.0.0.1:9/ws/trade",
-        valr_api_key="k" * 16,
-        valr_api_secret="s" * 32,
-    )
-    make_bundle(settings.models_root)
+    with FakeValr(api_key="k" * 16, api_secret="s" * 32) as valr:  # VALR's read-only check, on loopback
+        settings = live_settings(
+            tmp_path,
+            api_token=TOKEN,
+            live_ws_url="ws://127.0.0.1:9/ws/trade",
+            valr_api_key="k" * 16,
+            valr_api_secret="s" * 32,
+            valr_base_url=valr.url,
+        )
+        make_bundle(settings.models_root)
+        switched, events = _go_live(settings)
+
+    assert switched.status_code == 200 and switched.json()["mode"] == "LIVE"
+    assert switched.json()["switch_ms"] >= 0  # reported for the operator; tests do not time it
+    assert events[0]["detail"] == {"mode": "LIVE", "previous": "PAPER", "reason": "go"}
+
+
+def _go_live(settings: Any) -> tuple[Any, list[dict[str, Any]]]:
     with TestClient(create_app(settings)) as live_client:
         switched = live_client.post(
             "/api/mode", headers=AUTH, json={"mode": "LIVE", "confirmation": "I_CONFIRM_LIVE_TRADING", "reason": "go"}
         )
         events = live_client.get("/api/engine-events", params={"kind": "MODE"}).json()["items"]
-
-    assert switched.status_code == 200 and switched.json()["mode"] == "LIVE"
-    assert switched.json()["switch_ms"] >= 0  # reported for the operator; tests do not time it
-    assert events[0]["detail"] == {"mode": "LIVE", "previous": "PAPER", "reason": "go"}
+    return switched, events
 
 
 def test_trading_pages_validate_their_queries(client: TestClient) -> None:

@@ -166,7 +166,7 @@ def test_in_a_mode_without_an_execution_client_an_opening_is_refused(tmp_path: P
 
     refused = _run(lambda: _open(desk))
 
-    assert refused == "LIVE order placement is not implemented yet: switch to PAPER to trade"
+    assert refused.startswith("no execution client for LIVE: it needs VALR credentials")
 
 
 def _venue_desk(tmp_path: Path) -> tuple[Desk, Venue, list[dict[str, Any]]]:
@@ -234,3 +234,30 @@ def test_a_rejected_opening_opens_nothing_and_a_rejected_close_leaves_the_positi
 
     assert "k2" in desk.account.positions and desk.errors["close_not_filled"] == 1
     assert [i.client_order_id for i in venue.intents] == ["k-O", "k2-O", "k2-C"]
+
+
+def test_a_close_that_fills_in_part_leaves_the_rest_open_and_the_next_close_sells_only_the_rest(
+    tmp_path: Path,
+) -> None:
+    desk, venue, _ = _venue_desk(tmp_path)
+
+    async def work() -> None:
+        await _open(desk)
+        venue.fill(200.0, 100.0, NOW + 1)
+        await asyncio.sleep(0.05)  # the opening lands in the ledger
+        await desk.on_price("BTCZAR", 94.0, NOW + 2)  # through the stop: a close of 200
+        venue.fill(120.0, 94.0, NOW + 2)
+        venue.answer(OrderCanceled("k-C", "book exhausted", NOW + 2))
+        assert desk.account.positions["k"].quantity == 200.0  # still open, whole, until the rest is sold
+        await desk.on_price("BTCZAR", 93.0, NOW + 3)  # the exit triggers again
+        assert venue.intents[-1].client_order_id == "k-C2" and venue.intents[-1].quantity == pytest.approx(80.0)
+        venue.fill(80.0, 93.0, NOW + 3)
+
+    _run(work)
+
+    assert not desk.account.positions
+    (closed,) = desk.writer.ledger.positions(status="CLOSED").items
+    assert closed["exit_price"] == pytest.approx((120 * 94.0 + 80 * 93.0) / 200)
+    orders = {o["client_order_id"]: o for o in desk.writer.ledger.orders().items}
+    assert set(orders) == {"k-O", "k-C", "k-C2"} and orders["k-C"]["status"] == "CANCELED"
+    assert len(desk.writer.ledger.fills().items) == 3

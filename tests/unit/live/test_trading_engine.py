@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import Any
 
 import pytest
 
+from helios_core.timeframes import as_datetime
 from helios_core.trading.enums import TradingMode
+from helios_live.ledger import ModeRecord
+from helios_live.trading.desk import ModeError
 from tests.live_support import feed, in_process, start_trading, trading_kernel
 
 
@@ -103,38 +105,41 @@ def test_a_position_times_out_on_its_own_alarm_between_candles(tmp_path: Path) -
     assert all((p["closed_at"] - p["deadline"]).total_seconds() == 0 for p in closed)
 
 
-def test_in_live_mode_execution_refuses_with_a_clear_message_and_the_mode_survives_a_restart(
+def test_an_engine_without_a_venue_refuses_live_and_a_restored_live_mode_blocks_entries_clearly(
     tmp_path: Path,
 ) -> None:
     kernel, live = trading_kernel(tmp_path, valr_api_key="k" * 16, valr_api_secret="s" * 32)
+    at = float(live[0].start)
 
-    async def run() -> tuple[list[dict[str, Any]], TradingMode]:
+    async def run() -> TradingMode:
         await kernel.start(connect=False)
-        switched = await kernel.set_mode(TradingMode.LIVE, "I_CONFIRM_LIVE_TRADING", "test")
-        await kernel.set_auto_trading(True)
-        await feed(kernel, live[:30])
+        with pytest.raises(ModeError, match="needs a venue"):
+            await kernel.set_mode(TradingMode.LIVE, "I_CONFIRM_LIVE_TRADING", "test")
         await kernel.close()
+        # A ledger left in LIVE (by a service that had VALR wired in), opened by one that has not.
+        kernel.ledger.record_mode(ModeRecord(TradingMode.LIVE, TradingMode.PAPER, "test", as_datetime(at)))
         restarted = in_process(kernel.settings)
         await restarted.start(connect=False)
+        await restarted.set_auto_trading(True)
+        await feed(restarted, live[:30])
         mode = restarted.mode
+        assert "needs a venue" in restarted.halted()
         await restarted.close()
-        assert switched is TradingMode.LIVE
-        return [p["steps"][-1] for p in kernel.ledger.predictions(limit=100).items], mode
+        return mode
 
-    last_steps, mode_after_restart = asyncio.run(run())
+    mode_after_restart = asyncio.run(run())
 
     assert mode_after_restart is TradingMode.LIVE and kernel.ledger.mode() is TradingMode.LIVE
-    refused = [s for s in last_steps if s["step"] == "execution"]
-    assert refused and all(not s["approved"] and "LIVE order placement" in s["reason"] for s in refused)
-    assert kernel.ledger.positions(limit=10).items == []
-    assert kernel.ledger.events(kind="MODE", limit=10).items[0]["detail"]["previous"] == "PAPER"
+    assert kernel.ledger.positions(limit=10).items == []  # no entry while LIVE cannot trade
+    (unavailable,) = kernel.ledger.events(kind="VENUE_UNAVAILABLE", limit=10).items
+    assert "needs a venue" in unavailable["detail"]["error"]
 
 
 @pytest.mark.parametrize(
     ("confirmation", "credentials", "message"),
     [
         (None, True, "confirmation phrase"),
-        ("I_CONFIRM_LIVE_TRADING", False, "exchange credentials"),
+        ("I_CONFIRM_LIVE_TRADING", False, "VALR credentials"),
     ],
 )
 def test_switching_to_live_needs_the_phrase_and_credentials(
