@@ -21,7 +21,7 @@ from typing import Any, Protocol
 
 from helios_core.trading.orders import OrderIntent
 from helios_live.ledger import Ledger
-from helios_live.ledger.orders import JournalEntry, OrderIntentRecord, OrderTransitionRecord
+from helios_live.ledger.orders import OrderIntentRecord, OrderTransitionRecord
 from helios_live.ledger.store import LedgerConflict
 from helios_live.ledger.writer import LedgerWriter
 
@@ -33,8 +33,6 @@ class Journal(Protocol):
     async def intent(self, record: OrderIntentRecord) -> None: ...
 
     def transition(self, record: OrderTransitionRecord) -> None: ...
-
-    async def unfinished(self, mode: str) -> list[JournalEntry]: ...
 
 
 def intent_record(
@@ -88,10 +86,6 @@ class LedgerJournal:
             except RuntimeError as exc:  # the writer has shut down: the engine is closing
                 self.errors["journal"] += 1
                 log.error("order %s: transition %s not journalled: %s", record.client_order_id, record.status, exc)
-
-    async def unfinished(self, mode: str) -> list[JournalEntry]:
-        entries: list[JournalEntry] = await self.writer.run(self.ledger.unfinished_orders, mode)
-        return entries
 
     def _kick(self) -> None:
         if not self._queued:

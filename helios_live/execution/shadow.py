@@ -24,7 +24,6 @@ from helios_live.venues.valr.trading import order_request
 class ShadowExecutionClient:
     def __init__(self, venue: ValrExecutionClient, paper: PaperExecutionClient) -> None:
         self.venue, self.paper = venue, paper
-        self.sent = 0  # orders that would have gone to VALR
         self._journalled: set[str] = set()  # orders with a journal row (a refusal before it has none)
         self._sink: OrderEventSink | None = None
 
@@ -38,7 +37,7 @@ class ShadowExecutionClient:
 
     async def submit(self, intent: OrderIntent) -> None:
         venue, cid = self.venue, intent.client_order_id
-        refusal, quantity = venue._check(intent)
+        refusal, quantity = venue.check(intent)
         if refusal is not None:
             self._heard(OrderRejected(cid, refusal, intent.created_at.timestamp()))
             return
@@ -48,8 +47,7 @@ class ShadowExecutionClient:
         await venue.journal.intent(intent_record(intent, float(quantity), sent, venue.opening(cid)))
         self._journalled.add(cid)
         if intent.purpose is OrderPurpose.OPEN:
-            venue._count_spend(intent, float(quantity))
-        self.sent += 1
+            venue.count_opening(intent, float(quantity))
         await self.paper.submit(replace(intent, quantity=float(quantity)))
 
     async def cancel(self, client_order_id: str) -> None:

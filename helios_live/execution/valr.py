@@ -53,6 +53,7 @@ from helios_live.venues.valr.trading import (
 
 log = logging.getLogger("helios.execution")
 EPS = 1e-12
+DAY_S = 86_400
 TERMINAL = ("FILLED", "CANCELLED", "FAILED", "EXPIRED")
 
 
@@ -78,7 +79,6 @@ class _Live:
     notional: float = 0.0
     fee: float = 0.0  # quote currency
     held: account.OrderStatus | None = None  # a terminal status waiting for its trades
-    touched: float = 0.0  # time.monotonic() of the last news
 
     @property
     def done(self) -> bool:
@@ -103,12 +103,10 @@ class ValrExecutionClient:
         self.rules: dict[str, PairRules] = {}
         self.balances: dict[str, Balance] = {}
         self.fees: dict[str, tuple[float, float]] = {}  # pair -> (maker, taker), VALR's tier
-        self.open_orders: tuple[dict[str, Any], ...] = ()
         self.orders: dict[str, _Live] = {}  # by client order id, until terminal
         self.opening: Callable[[str], dict[str, Any] | None] = lambda cid: None  # the desk's parameters
         self.problem: Callable[[str, dict[str, Any]], None] = lambda kind, detail: None  # an engine event
         self.stats: Counter[str] = Counter()
-        self.foreign: list[account.AccountTrade] = []  # trades of orders Helios did not send (reconciliation)
         self._by_venue: dict[str, str] = {}
         self._early: dict[str, list[account.AccountTrade | account.OrderStatus]] = {}
         self._spent: tuple[int, float] = (0, 0.0)  # (UTC day, notional opened that day)
@@ -131,7 +129,7 @@ class ValrExecutionClient:
     # placing ---------------------------------------------------------------------------------
     async def submit(self, intent: OrderIntent) -> None:
         cid, now = intent.client_order_id, intent.created_at.timestamp()
-        refusal, quantity = self._check(intent)
+        refusal, quantity = self.check(intent)
         if refusal is not None:
             self.stats["refused"] += 1
             self._emit(OrderRejected(cid, refusal, now))
@@ -139,9 +137,9 @@ class ValrExecutionClient:
         request = order_request(intent.pair, str(intent.side), quantity, cid)
         record = intent_record(intent, float(quantity), request.record(), self.opening(cid))
         await self.journal.intent(record)  # committed before the request leaves, or nothing leaves
-        live = self.orders[cid] = _Live(intent, quantity, touched=time.monotonic())
+        live = self.orders[cid] = _Live(intent, quantity)
         if intent.purpose is OrderPurpose.OPEN:
-            self._count_spend(intent, float(quantity))
+            self.count_opening(intent, float(quantity))
         for attempt in range(self.resends + 1):
             try:
                 venue_id = await self.rest.place(request)
@@ -165,7 +163,9 @@ class ValrExecutionClient:
             return
         log.error("order %s: outcome still unknown after %d attempts; the status poll will settle it", cid, attempt + 1)
 
-    def _check(self, intent: OrderIntent) -> tuple[str | None, Decimal]:
+    def check(self, intent: OrderIntent) -> tuple[str | None, Decimal]:
+        """The quantity VALR would take for `intent`, and why it would not be sent (VALR's pair
+        rules; for an opening, the LIVE caps), or None."""
         rules = self.rules.get(intent.pair)
         if rules is None:
             return f"no VALR trading rules for {intent.pair} (is it listed?)", Decimal(0)
@@ -178,9 +178,7 @@ class ValrExecutionClient:
         caps = self.caps
         if caps.order_notional is not None and not notional <= caps.order_notional:
             return f"order notional {notional:.2f} is above the LIVE cap per order {caps.order_notional:.2f}", quantity
-        day, spent = self._spent
-        if day != int(self.clock() // 86_400):
-            spent = 0.0
+        spent = self._spent_today()
         if caps.day_notional is not None and not spent + notional <= caps.day_notional:
             return (
                 f"today's LIVE notional would reach {spent + notional:.2f}, above the cap {caps.day_notional:.2f}",
@@ -188,10 +186,14 @@ class ValrExecutionClient:
             )
         return None, quantity
 
-    def _count_spend(self, intent: OrderIntent, quantity: float) -> None:
-        day = int(self.clock() // 86_400)
-        spent = self._spent[1] if self._spent[0] == day else 0.0
-        self._spent = (day, spent + quantity * max(self.price(intent.pair), 0.0))
+    def _spent_today(self) -> float:
+        day, spent = self._spent
+        return spent if day == int(self.clock() // DAY_S) else 0.0
+
+    def count_opening(self, intent: OrderIntent, quantity: float) -> None:
+        """Add an opening's notional to today's, which the day cap is checked against."""
+        spent = self._spent_today() + quantity * max(self.price(intent.pair), 0.0)
+        self._spent = (int(self.clock() // DAY_S), spent)
 
     async def _resolve(self, live: _Live) -> bool | None:
         """Ask VALR for the order by its customer id: True when it exists (and is now tracked),
@@ -238,8 +240,7 @@ class ValrExecutionClient:
                     self._fail(self.orders[cid], update.reason or "VALR failed the order", self.clock())
         elif isinstance(update, account.BalanceUpdate):
             self.balances[update.currency] = Balance(update.currency, update.available, update.reserved, update.total)
-        elif isinstance(update, account.OpenOrders):
-            self.open_orders = update.orders
+        # OPEN_ORDERS_UPDATE is validated and left: reconciliation asks REST for the open orders.
 
     async def on_connected(self) -> None:
         self.stats["connects"] += 1
@@ -260,7 +261,6 @@ class ValrExecutionClient:
         if live.venue_id is None:  # the stream beat the 202: the trade says VALR has it
             self._accepted(live, trade.order_id, trade.at.timestamp())
         live.trades.add(trade.trade_id)
-        live.touched = time.monotonic()
         rules = self.rules.get(trade.pair)
         base_fee = rules is not None and trade.fee_currency == rules.base
         net = trade.quantity - trade.fee if base_fee else trade.quantity
@@ -286,7 +286,6 @@ class ValrExecutionClient:
             if status.order_id not in self._by_venue and status.status not in TERMINAL and len(self._early) < 1000:
                 self._early.setdefault(status.order_id, []).append(status)
             return
-        live.touched = time.monotonic()
         if live.venue_id is None:
             self._accepted(live, status.order_id, status.at.timestamp())
         if status.status not in TERMINAL or live.done:
@@ -405,8 +404,6 @@ class ValrExecutionClient:
             self.stats["foreign_trades"] += 1
             ids = {"order_id": trade.order_id, "customer_order_id": trade.customer_order_id, "trade_id": trade.trade_id}
             self.problem("VALR_UNKNOWN_ORDER", ids | {"pair": trade.pair})
-            self.foreign.append(trade)
-            del self.foreign[:-1000]
             return
         self._early.setdefault(trade.order_id, []).append(trade)  # its 202 may still be on its way
 

@@ -78,11 +78,11 @@ class ValrRestSource:
             else:
                 if response.status_code == 429:
                     problem = "rate limited (429)"
-                    delay = max(delay, _retry_after(response))
+                    delay = max(delay, retry_after(response))
                 elif response.status_code >= 500:
                     problem = f"server error {response.status_code}"
                 elif response.status_code >= 400:
-                    raise SourceError(f"{request} failed with {response.status_code}: {_message(response)}")
+                    raise SourceError(f"{request} failed with {response.status_code}: {error_message(response)}")
                 else:
                     try:
                         return response.json()
@@ -152,14 +152,16 @@ class ValrRestSource:
         return validate_trades(frame.iloc[::-1], origin)
 
 
-def _retry_after(response: httpx.Response) -> float:
+def retry_after(response: httpx.Response) -> float:
+    """A 429's Retry-After in seconds (0 when absent or unreadable)."""
     try:
         return max(0.0, float(response.headers.get("Retry-After", "0")))
     except ValueError:
         return 0.0
 
 
-def _message(response: httpx.Response) -> str:
+def error_message(response: httpx.Response) -> str:
+    """What a failed answer says: its `message`, else its body or text."""
     try:
         body = response.json()
     except ValueError:

@@ -1,4 +1,5 @@
-"""The VALR trade WebSocket client: subscribe, keep alive, reconnect.
+"""The VALR WebSocket client, for the trade stream (subscribed) and the account stream (signed
+headers at each handshake, no subscription): keep alive, reconnect.
 
 VALR drops a connection that sends nothing for 30 s, so the client sends VALR's own
 `{"type":"PING"}` every `ping_every_s`. A connection that delivers nothing (not even the

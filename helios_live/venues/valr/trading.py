@@ -25,6 +25,7 @@ import httpx
 
 from helios_core.errors import HeliosError, SourceError, TemporaryError
 from helios_live.venues.valr.pairs import PairRules, text
+from helios_live.venues.valr.rest import error_message, retry_after
 from helios_live.venues.valr.signing import Credentials
 
 ORDER_PATHS = ("/v1/orders/market", "/v1/orders/limit")
@@ -144,8 +145,9 @@ class ValrTradingClient:
             headers["Content-Type"] = "application/json"
         return headers
 
-    async def send(self, request: Request, *, placing: bool = False) -> Any:
-        """The JSON answer to `request`; see the module docstring for what is retried."""
+    async def send(self, request: Request, *, placing: bool = False, signed: bool = True) -> Any:
+        """The JSON answer to `request`; see the module docstring for what is retried. `signed`
+        False: a public endpoint, sent without the key."""
         what = f"{request.verb} {request.path}"
         for attempt in range(self.max_retries + 1):
             delay = self.backoff_s * 2**attempt
@@ -153,7 +155,10 @@ class ValrTradingClient:
             start = time.perf_counter()
             try:
                 response = await self._http.request(
-                    request.verb, request.path, content=request.body or None, headers=self.sign(request)
+                    request.verb,
+                    request.path,
+                    content=request.body or None,
+                    headers=self.sign(request) if signed else None,
                 )
             except (httpx.TimeoutException, httpx.TransportError) as exc:
                 problem = f"{type(exc).__name__}"
@@ -164,11 +169,11 @@ class ValrTradingClient:
                 status = response.status_code
                 if status < 400:
                     return _body(response, what)
-                message = self.credentials.redact(_message(response))
+                message = self.credentials.redact(error_message(response)[:200])
                 if status == 429:
                     self.stats.rate_limited += 1
                     problem = f"rate limited (429): {message}"
-                    delay = max(delay, _retry_after(response))
+                    delay = max(delay, min(60.0, retry_after(response)))
                 elif status >= 500:
                     problem = f"server error {status}: {message}"
                     if placing:
@@ -241,13 +246,8 @@ class ValrTradingClient:
             raise SourceError(f"/v1/account/fees/trade: malformed fee: {exc!r}") from None
 
     async def pairs(self) -> dict[str, PairRules]:
-        try:
-            response = await self._http.get("/v1/public/pairs")
-        except (httpx.TimeoutException, httpx.TransportError) as exc:
-            raise TemporaryError(f"GET /v1/public/pairs: {type(exc).__name__}: {exc}") from None
-        if response.status_code >= 400:
-            raise TemporaryError(f"GET /v1/public/pairs failed with {response.status_code}")
-        rules = (PairRules.parse(item) for item in _list(_body(response, "/v1/public/pairs"), "/v1/public/pairs"))
+        answer = await self.send(Request("GET", "/v1/public/pairs"), signed=False)
+        rules = (PairRules.parse(item) for item in _list(answer, "/v1/public/pairs"))
         return {r.pair: r for r in rules}
 
     async def trades(self, limit: int = 100) -> list[dict[str, Any]]:
@@ -278,20 +278,3 @@ def _object(answer: Any, what: str) -> dict[str, Any]:
     if not isinstance(answer, dict):
         raise SourceError(f"{what}: expected a JSON object, got {str(answer)[:120]}")
     return answer
-
-
-def _retry_after(response: httpx.Response) -> float:
-    try:
-        return min(60.0, max(0.0, float(response.headers.get("Retry-After", "0"))))
-    except ValueError:
-        return 0.0
-
-
-def _message(response: httpx.Response) -> str:
-    try:
-        body = response.json()
-    except ValueError:
-        return response.text[:200] or response.reason_phrase
-    if isinstance(body, dict) and "message" in body:
-        return str(body["message"])[:200]
-    return str(body)[:200]
