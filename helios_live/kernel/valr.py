@@ -139,7 +139,9 @@ class ValrVenue:
             self.stream = ValrStream(
                 s.account_ws_url, {}, live, headers=partial(stream_headers, rest)
             )  # fmt: skip
-        supervisor.task("account-stream", self.stream.run)
+        running = supervisor.tasks.get("account-stream")
+        if running is None or running.done():  # LIVE again after PAPER: one stream, not two
+            supervisor.task("account-stream", self.stream.run)
         ops.set_timer("order-status", s.status_poll_s, supervisor.timer("order-status", self._poll))
         ops.set_timer("reconcile", s.reconcile_s, supervisor.timer("reconcile", self._reconcile_timer))
         await self._restore_block()

@@ -189,3 +189,14 @@ def test_live_is_refused_while_paper_positions_are_open(tmp_path: Path, fake: Fa
         refused = client.post("/api/mode", headers=AUTH, json=PHRASE)
 
     assert refused.status_code == 409 and "position(s) open" in refused.json()["detail"]
+
+
+def test_live_again_after_paper_keeps_one_account_stream(tmp_path: Path, fake: FakeValr) -> None:
+    app = create_app(_settings(tmp_path, fake.url, fake.ws_url))
+    with TestClient(app) as client:
+        assert client.post("/api/autonomous-engine/start", headers=AUTH).status_code == 200
+        for mode in (PHRASE, {"mode": "PAPER"}, PHRASE):
+            assert client.post("/api/mode", headers=AUTH, json=mode).status_code == 200
+        _wait(lambda: fake.connections >= 1, "the account stream")
+        time.sleep(0.3)  # a second stream, if one were started, connects within this
+        assert fake.connections == 1

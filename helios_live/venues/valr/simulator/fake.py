@@ -255,6 +255,11 @@ class FakeValr:
         with self._lock:
             return [o.open_object() for o in self.orders if o.status in OPEN]
 
+    @property
+    def connections(self) -> int:
+        """Account streams connected now."""
+        return len(self._sockets)
+
     def balances(self) -> dict[str, float]:
         with self._lock:
             return dict(self.wallet)
