@@ -13,3 +13,14 @@ def normalise_pair(text: str) -> str:
     if not _SYMBOL.match(symbol):
         raise ConfigurationError(f"invalid pair symbol {text!r}")
     return symbol
+
+
+# The quote currencies a pair may end in, longest first where one ends another (USDT before USD).
+QUOTES = ("ZAR", "USDT", "USDC", "USD", "EUR", "BTC", "ETH", "PERP")
+
+
+def split_pair(symbol: str) -> tuple[str, str]:
+    """(base, quote) of a canonical pair; ("", "") when it ends in no known quote."""
+    quote = next((q for q in QUOTES if symbol.endswith(q)), "")
+    base = symbol.removesuffix(quote) if quote else ""
+    return (base, quote) if base else ("", "")

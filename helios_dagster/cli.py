@@ -225,6 +225,19 @@ def model_rollback() -> None:
     typer.echo(f"rolled back: {version} is ACTIVE")
 
 
+@app.command("surveil")
+def surveil(
+    once: Annotated[bool, typer.Option("--once", help="Run each check once and exit.")] = False,
+) -> None:
+    """Run the surveillance monitors on their own (oracle, liquidations, vault), writing to the
+    ledger; the live service follows their events with HELIOS_SURVEILLANCE_RUN=ledger."""
+    import asyncio
+
+    from helios_live.surveillance.run import surveil as run_monitors
+
+    asyncio.run(run_monitors(_settings(), typer.echo, once))
+
+
 @app.command("demo")
 def demo() -> None:
     """Build the lake from the sample data in the repo and print what came out."""

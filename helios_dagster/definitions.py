@@ -5,6 +5,8 @@ import dagster as dg
 from helios_dagster.defs.features import definitions as features
 from helios_dagster.defs.market_data import definitions as market_data
 from helios_dagster.defs.model import definitions as model
+from helios_dagster.defs.surveillance import daily as surveillance
+from helios_dagster.defs.surveillance.anomaly import ANOMALY_ASSETS, ANOMALY_CHECKS
 from helios_dagster.partitions import pair_day_partitions
 from helios_dagster.resources import resources_from
 from helios_dagster.schedules import PIPELINE, build_schedule
@@ -19,6 +21,8 @@ def build_defs(settings: HeliosSettings, **resource_overrides: object) -> dg.Def
         market_data.build(settings, partitions),
         features.build(settings, partitions),
         model.build(settings),
+        dg.Definitions(assets=ANOMALY_ASSETS, asset_checks=ANOMALY_CHECKS),
+        surveillance.build(settings),
         dg.Definitions(
             jobs=[pipeline],
             schedules=[build_schedule(settings, pipeline)],

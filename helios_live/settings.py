@@ -32,7 +32,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError
 
 from helios_core.errors import ConfigurationError
-from helios_core.pairs import normalise_pair
+from helios_core.pairs import QUOTES, normalise_pair
 from helios_core.risk.limits import Limits
 from helios_core.risk.price_guard import GuardConfig
 from helios_core.risk.sizing import SizingConfig
@@ -42,7 +42,6 @@ from helios_core.trading.fills import FillModel
 SAMPLE_PAIRS = ("BTCPERP", "ETHBTC", "LTCBTC", "XMRBTC", "ADABTC", "XRPETH")
 VALR_PAIRS = ("BTCZAR", "ETHZAR", "SOLZAR")
 # A pair is a base currency and then one of these (BTCZAR, BTCUSDT, ETHBTC, BTCPERP, ...).
-QUOTES = ("ZAR", "USDT", "USDC", "USD", "EUR", "BTC", "ETH", "PERP")
 MIN_TOKEN_LENGTH = 16
 MIN_TOKEN_DISTINCT = 6  # refuses aaaa..., abab...; a random hex token of 16 has fewer once in 50,000
 COMMON_WORDS = (
@@ -370,6 +369,53 @@ class PortfolioSettings(Group):
     snapshot_s: float = Field(default=60.0, gt=0, le=LONGEST_S)
 
 
+class SurveillanceSettings(Group):
+    """The surveillance tier (docs/surveillance.md): what it watches, how often, and what it does
+    to entries. `run`: "off" (the default), "in-process" (the live service runs the monitors),
+    or "ledger" (`helios surveil` runs them; the live service reads the active events from the
+    ledger every `follow_s`)."""
+
+    run: Literal["off", "in-process", "ledger"] = "off"
+    follow_s: float = Field(default=15.0, ge=1, le=3600)
+    hyperliquid_url: str = "https://api.hyperliquid.xyz"
+    hyperliquid_ws_url: str = "wss://api.hyperliquid.xyz/ws"
+    binance_url: str = "https://api.binance.com"
+    coinbase_url: str = "https://api.exchange.coinbase.com"
+    valr_url: str = "https://api.valr.com"
+    assets: Annotated[tuple[str, ...], NoDecode] = ("BTC", "ETH", "SOL")
+    # Addresses whose fills are watched for liquidations (Hyperliquid's API gives fills per user).
+    users: Annotated[tuple[str, ...], NoDecode] = ()
+    vault: str = "0xdfc24b077bc1425ad1dea75bcb6f8158e10df303"  # HLP
+    fx: str = "USDTZAR"  # the rate that crosses a USD reference into ZAR on VALR
+    oracle_s: float = Field(default=60.0, ge=1, le=86_400)
+    liquidations_s: float = Field(default=180.0, ge=1, le=86_400)
+    vault_s: float = Field(default=300.0, ge=1, le=86_400)
+    deadline_s: float = Field(default=20.0, gt=0, le=600)
+    warning_pct: float = Field(default=0.25, gt=0)
+    high_pct: float = Field(default=0.5, gt=0)
+    critical_pct: float = Field(default=1.0, gt=0)
+    max_age_s: float = Field(default=120.0, gt=0)
+    quorum: int = Field(default=2, ge=1, le=10)
+    sustained_s: float = Field(default=30.0, ge=0)
+    cascade_count: int = Field(default=5, ge=1)
+    cascade_notional: float = Field(default=10_000.0, ge=0)
+    cascade_window_s: float = Field(default=300.0, gt=0)
+    high_size_factor: float = Field(default=0.5, ge=0, le=1)  # a HIGH event scales entries by this
+    retention_days: int = Field(default=30, ge=1, le=3650)
+    spool_max: int = Field(default=100_000, ge=0)  # rows waiting while the ledger is unreachable
+
+    @field_validator("assets", "users", mode="before")
+    @classmethod
+    def _list(cls, value: object) -> object:
+        return _split(value)
+
+    @model_validator(mode="after")
+    def _levels(self) -> SurveillanceSettings:
+        if not self.warning_pct < self.high_pct < self.critical_pct:
+            raise ValueError("warning_pct < high_pct < critical_pct is required")
+        return self
+
+
 GROUPS = (
     "api",
     "ledger",
@@ -388,6 +434,7 @@ GROUPS = (
     "portfolio",
     "guard",
     "llm",
+    "surveillance",
 )
 
 
@@ -428,6 +475,7 @@ class HeliosSettings(BaseSettings):
     guard: GuardSettings = GuardSettings()
     ledger: LedgerSettings = LedgerSettings()
     llm: LlmSettings = LlmSettings()
+    surveillance: SurveillanceSettings = SurveillanceSettings()
     # The SDK's own variable, unprefixed: the one a user of Claude already has set.
     anthropic_api_key: SecretStr = Field(default=SecretStr(""), validation_alias="ANTHROPIC_API_KEY")
 

@@ -13,7 +13,7 @@ from helios_core.errors import HeliosError
 from helios_live.api.errors import helios_error, invalid_request
 from helios_live.api.guards import Guard
 from helios_live.api.routers import engine as engine_router
-from helios_live.api.routers import events, health, llm, metrics, orders_journal, predictions, trading
+from helios_live.api.routers import events, health, llm, metrics, orders_journal, predictions, security, trading
 from helios_live.kernel.build import build_kernel
 from helios_live.kernel.kernel import Kernel
 from helios_live.ledger import Ledger
@@ -50,6 +50,7 @@ def create_app(settings: HeliosSettings, kernel: Kernel | None = None) -> FastAP
         trading.router,
         llm.router,
         orders_journal.router,
+        security.router,
         health.router,
         metrics.router,
         events.router,

@@ -1,5 +1,5 @@
 """The kernel as `helios live serve` runs it: the clock, the VALR data client, the VALR venue
-(SHADOW and LIVE) and the lake the settings choose."""
+(SHADOW and LIVE), the lake and (in-process) the surveillance monitors the settings choose."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from helios_live.ledger import Ledger
 from helios_live.ledger.spool import Spool
 from helios_live.models.registry import Registry
 from helios_live.settings import HeliosSettings
+from helios_live.surveillance.build import build_surveillance
 from helios_live.venues.valr.data_client import ValrDataClient
 from helios_live.venues.valr.rest import ValrRestSource
 
@@ -33,6 +34,8 @@ def build_kernel(settings: HeliosSettings, ledger: Ledger) -> Kernel:
     )
     lake = Lake(settings.lake_root) if settings.lake_root.exists() else None
     spool = Spool(settings.spool_path, settings.ledger.spool_max) if settings.ledger.spool_max else None
+    in_process = settings.surveillance.run == "in-process"
+    surveillance = build_surveillance(settings, ledger, settings.live.pairs) if in_process else None
     return Kernel(
         settings,
         ledger,
@@ -43,4 +46,5 @@ def build_kernel(settings: HeliosSettings, ledger: Ledger) -> Kernel:
         ops_clock=ops,
         spool=spool,
         venue=valr_venue,
+        surveillance=surveillance,
     )

@@ -44,6 +44,8 @@ from helios_core.market import (
     TradeTick,
     exchange_time,
 )
+from helios_core.surveillance.events import SecurityEvent
+from helios_core.surveillance.gate import Restriction, depends_on
 from helios_core.timeframes import as_datetime
 from helios_core.trading.enums import CloseReason, TradingMode
 from helios_core.trading.position import Execution, Position, position_key
@@ -53,7 +55,7 @@ from helios_live.approval.context import MarketContext
 from helios_live.approval.context import build as market_context
 from helios_live.approval.policy import CircuitBreaker
 from helios_live.approval.step import Approval
-from helios_live.clock import Clock, TestClock
+from helios_live.clock import Clock, TestClock, TimeEvent
 from helios_live.data.client import DataClient
 from helios_live.data.lake import Lake
 from helios_live.execution.paper import PaperExecutionClient
@@ -66,7 +68,7 @@ from helios_live.kernel.records import decision_record, public
 from helios_live.kernel.refits import Refits, finite
 from helios_live.kernel.stages import Stages
 from helios_live.kernel.supervisor import Supervisor
-from helios_live.kernel.timers import Timers
+from helios_live.kernel.timers import Timers, every
 from helios_live.kernel.venue import NoVenue, Venue
 from helios_live.ledger import Ledger, Outcome, PredictionRecord
 from helios_live.ledger.spool import Spool
@@ -74,6 +76,8 @@ from helios_live.ledger.writer import LedgerWriter, Stored
 from helios_live.models.inference import Batcher, Predictor, SameBaseRegistry
 from helios_live.models.registry import Registry
 from helios_live.settings import HeliosSettings
+from helios_live.surveillance.gate import Followed, SurveillanceGate
+from helios_live.surveillance.monitor import Surveillance
 from helios_live.trading.desk import Desk, ModeError
 from helios_live.trading.steps import Execute, Guard, Size
 from helios_live.trading.trader import TradingConfig
@@ -102,6 +106,7 @@ class Kernel(Timers):
         ops_clock: Clock | None = None,
         spool: Spool | None = None,
         venue: Callable[[Kernel], Venue] | None = None,
+        surveillance: Surveillance | None = None,
     ) -> None:
         """`venue` builds the venue SHADOW and LIVE trade through, once the desk exists (none:
         PAPER only). `model_version` pins one model (a backtest); None follows the registry's ACTIVE one.
@@ -109,6 +114,8 @@ class Kernel(Timers):
         the machine's clock for a service whose market clock follows a replaying exchange,
         by default the market clock itself. `spool` keeps the ledger's writes while its database
         is unreachable (none: a failed write is lost, and entries stop until writes succeed).
+        `surveillance` runs the monitors in this process (settings.surveillance.run "in-process");
+        with run "ledger" the kernel follows the events `helios surveil` writes to the ledger.
         `approval` replaces Tier 4's step whole (a backtest's baseline without it); otherwise
         the step asks `approver`, by default the one the settings name."""
         self.settings = settings
@@ -172,6 +179,10 @@ class Kernel(Timers):
             tolerance=settings.llm.price_tolerance,
             record=self.record,
         )
+        self.surveillance = surveillance
+        self.followed = Followed(settings.surveillance.fx) if settings.surveillance.run == "ledger" else None
+        if surveillance is not None:
+            surveillance.on_event = self._security_event
         self._decisions: set[asyncio.Task[None]] = set()  # decisions waiting on an async step
         self.steps: list[Step] = self._steps()
         self.started_at: float | None = None  # on the ops clock, for the uptime
@@ -215,6 +226,12 @@ class Kernel(Timers):
         if connect:
             self.supervisor.task("data", partial(self.client.run, self.pairs, self.on_event))
         await self._start_venue(self.desk.mode)
+        if self.surveillance is not None:
+            await self.surveillance.restore()
+            self.surveillance.start(self.ops_clock)
+        if self.followed is not None:
+            await self._follow_events(TimeEvent("surveil-follow", 0))
+            every(self, self.ops_clock, "surveil-follow", self.settings.surveillance.follow_s, self._follow_events)
         self.started_at = self.ops_clock.timestamp()
         self.status = "RUNNING"
         self._set_ops_timers()
@@ -242,6 +259,8 @@ class Kernel(Timers):
         self.clock.cancel_all()
         self.ops_clock.cancel_all()
         self._timers_set = False
+        if self.surveillance is not None:
+            self.surveillance.stop()
         await self.supervisor.stop()
         # A decision still waiting on its approver would trade after the stop: it is dropped.
         cancelled = [task for task in self._decisions if task.cancel()]
@@ -263,6 +282,8 @@ class Kernel(Timers):
             await self.stop()
         await self.client.close()
         await self.venue.close()
+        if self.surveillance is not None:
+            await self.surveillance.close()
         self.ledger_writer.hand_over()
         self.writer.shutdown(wait=True)
 
@@ -366,7 +387,38 @@ class Kernel(Timers):
     def _steps(self) -> list[Step]:
         signal = Signal(self.settings.live.min_confidence)
         steps: list[Step] = [signal, Gate(), self.sizing, self.approval, Guard(self.desk), Execute(self.desk)]
+        if self.surveillance is not None or self.followed is not None:
+            gate = SurveillanceGate(self._restriction, self.settings.surveillance.high_size_factor)
+            steps.insert(steps.index(self.approval) + 1, gate)
         return bounded(steps, self.settings.live.step_deadline_s, self._waiting)
+
+    def _restriction(self, pair: str) -> Restriction:
+        if self.surveillance is not None:
+            return self.surveillance.restriction(pair)
+        return self.followed.restriction(pair) if self.followed is not None else Restriction()
+
+    async def _security_event(self, event: SecurityEvent) -> None:
+        kind = "SECURITY_EVENT" if event.active else "SECURITY_EVENT_ENDED"
+        pairs = [p for p in self.pairs if event.asset in depends_on(p, self.settings.surveillance.fx)]
+        await self.record(
+            kind,
+            pairs[0] if len(pairs) == 1 else None,
+            event_id=event.id,
+            type=event.type,
+            venue=event.venue,
+            asset=event.asset,
+            severity=str(event.severity),
+            score=round(event.score, 1),
+            pairs=pairs,
+        )
+
+    async def _follow_events(self, event: TimeEvent) -> None:
+        if self.followed is not None:
+            try:
+                await asyncio.get_running_loop().run_in_executor(None, self.followed.refresh, self.ledger)
+                self.followed.error = ""
+            except HeliosError as exc:  # the events as last read stay in force
+                self.followed.error = str(exc)
 
     def _waiting(self, count: int) -> None:
         self._deciding -= count  # a decision waiting on an answer holds no ledger flush
@@ -540,6 +592,8 @@ class Kernel(Timers):
         close = bar.ts + state.step
         state.guard.on_candle(close, bar.close)
         self.desk.trader.vol[state.pair].on_bar(bar, state.step)
+        if self.surveillance is not None and state.step == 60 and live:
+            self.surveillance.candle(state.pair, bar, close)
         predictor = self.predictor
         if predictor is not None:
             due = state.outcomes(bar, predictor.label)

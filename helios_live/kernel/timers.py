@@ -83,7 +83,7 @@ class Scheduled(Protocol):
     def health_checks(self) -> dict[str, str]: ...
 
 
-def _every(kernel: Scheduled, clock: Clock, name: str, interval: float, callback: Any, offset: float = 0.0) -> None:
+def every(kernel: Scheduled, clock: Clock, name: str, interval: float, callback: Any, offset: float = 0.0) -> None:
     # On the interval's own grid (whole minutes for a minute), wherever the clock started.
     start = (math.floor(clock.timestamp() / interval) + 1) * interval + offset
     clock.set_timer(name, interval, kernel.supervisor.timer(name, callback), start_s=start)
@@ -117,19 +117,19 @@ class Timers:
         if not self.ops_clock.is_set:
             return
         if self.models.pinned is None:
-            _every(self, self.ops_clock, "model-poll", self.settings.live.model_poll_s, self._poll_model)
+            every(self, self.ops_clock, "model-poll", self.settings.live.model_poll_s, self._poll_model)
         if self.health_timer:
-            _every(self, self.ops_clock, "health", self.settings.live.health_s, self._check_health)
+            every(self, self.ops_clock, "health", self.settings.live.health_s, self._check_health)
         if self.ledger_writer.spool is not None:
-            _every(self, self.ops_clock, "ledger-retry", self.settings.ledger.retry_s, self._retry_ledger)
+            every(self, self.ops_clock, "ledger-retry", self.settings.ledger.retry_s, self._retry_ledger)
 
     def _set_timers(self: Scheduled) -> None:
         """Every job on the market clock; set once the clock has a time."""
         if self._timers_set:
             return
         self._timers_set = True
-        _every(self, self.clock, "candle-close", CLOSE_EVERY_S, self._tick_all, offset=self.settings.live.close_grace_s)
-        _every(self, self.clock, "snapshot", self.settings.portfolio.snapshot_s, self._snapshot)
+        every(self, self.clock, "candle-close", CLOSE_EVERY_S, self._tick_all, offset=self.settings.live.close_grace_s)
+        every(self, self.clock, "snapshot", self.settings.portfolio.snapshot_s, self._snapshot)
         if self.ops_clock is self.clock:
             Timers._set_ops_timers(self)
         for position in self.desk.account.positions.values():

@@ -395,3 +395,118 @@ class ReconciliationRow(Base):
     acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     acknowledged_by: Mapped[str | None] = mapped_column(Text)
     note: Mapped[str] = mapped_column(Text)
+
+
+class OracleDeviationRow(Base):
+    """One deviation check of one asset (surveillance): its price against the median of the
+    fresh references, the onset of the deviation it is part of, and its risk. `uid` makes a
+    replayed spool entry land once."""
+
+    __tablename__ = "oracle_deviations"
+    __table_args__ = (Index("ix_oracle_deviations_asset_ts", "asset", "ts"),)
+
+    id: Mapped[int] = mapped_column(BigID, primary_key=True, autoincrement=True)
+    uid: Mapped[str] = mapped_column(String(64), unique=True)
+    ts: Mapped[datetime] = mapped_column(UTCDateTime())
+    venue: Mapped[str] = mapped_column(String(32))
+    asset: Mapped[str] = mapped_column(String(32))
+    kind: Mapped[str] = mapped_column(String(32))
+    price: Mapped[float | None] = mapped_column(Float)
+    reference: Mapped[float | None] = mapped_column(Float)
+    deviation_pct: Mapped[float | None] = mapped_column(Float)
+    severity: Mapped[str | None] = mapped_column(String(8))
+    onset: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    duration_s: Mapped[float | None] = mapped_column(Float)
+    sustained: Mapped[bool] = mapped_column(Boolean)
+    risk: Mapped[float] = mapped_column(Float)
+    used: Mapped[int] = mapped_column(Integer)
+    stale: Mapped[int] = mapped_column(Integer)
+    bad: Mapped[int] = mapped_column(Integer)
+
+
+class LiquidationPatternRow(Base):
+    """One cascade check of one asset that saw qualifying liquidations in its window."""
+
+    __tablename__ = "liquidation_patterns"
+    __table_args__ = (Index("ix_liquidation_patterns_ts", "ts"),)
+
+    id: Mapped[int] = mapped_column(BigID, primary_key=True, autoincrement=True)
+    uid: Mapped[str] = mapped_column(String(64), unique=True)
+    ts: Mapped[datetime] = mapped_column(UTCDateTime())
+    venue: Mapped[str] = mapped_column(String(32))
+    asset: Mapped[str] = mapped_column(String(32))
+    pattern: Mapped[str] = mapped_column(String(32))
+    count: Mapped[int] = mapped_column(Integer)
+    longs: Mapped[int] = mapped_column(Integer)
+    shorts: Mapped[int] = mapped_column(Integer)
+    notional: Mapped[float] = mapped_column(Float)
+    direction: Mapped[str] = mapped_column(String(8))
+    severity: Mapped[str | None] = mapped_column(String(8))
+    score: Mapped[float] = mapped_column(Float)
+    first: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class LiquidationRow(Base):
+    """A liquidation fill the cascade detector counted (qualifying, first seen), for the batch twin."""
+
+    __tablename__ = "liquidations"
+    __table_args__ = (Index("ix_liquidations_ts", "ts"),)
+
+    id: Mapped[int] = mapped_column(BigID, primary_key=True, autoincrement=True)
+    uid: Mapped[str] = mapped_column(String(64), unique=True)
+    ts: Mapped[datetime] = mapped_column(UTCDateTime())
+    venue: Mapped[str] = mapped_column(String(32))
+    asset: Mapped[str] = mapped_column(String(32))
+    side: Mapped[str] = mapped_column(String(8))
+    price: Mapped[float] = mapped_column(Float)
+    size: Mapped[float] = mapped_column(Float)
+    notional: Mapped[float] = mapped_column(Float)
+    user: Mapped[str] = mapped_column(String(66))
+    tx_hash: Mapped[str | None] = mapped_column(String(80))
+
+
+class VaultSnapshotRow(Base):
+    """One snapshot of a vault (HLP) with its changes, their z-scores and the health score."""
+
+    __tablename__ = "vault_snapshots"
+    __table_args__ = (Index("ix_vault_snapshots_ts", "ts"),)
+
+    id: Mapped[int] = mapped_column(BigID, primary_key=True, autoincrement=True)
+    uid: Mapped[str] = mapped_column(String(64), unique=True)
+    ts: Mapped[datetime] = mapped_column(UTCDateTime())
+    venue: Mapped[str] = mapped_column(String(32))
+    vault: Mapped[str] = mapped_column(String(66))
+    equity: Mapped[float] = mapped_column(Float)
+    pnl: Mapped[float] = mapped_column(Float)
+    equity_change_pct: Mapped[float | None] = mapped_column(Float)
+    pnl_change: Mapped[float | None] = mapped_column(Float)
+    z_equity: Mapped[float | None] = mapped_column(Float)
+    z_pnl: Mapped[float | None] = mapped_column(Float)
+    score: Mapped[float | None] = mapped_column(Float)
+    severity: Mapped[str | None] = mapped_column(String(8))
+
+
+class SecurityEventRow(Base):
+    """A security event as it stands (helios_core.surveillance.events): written again, whole,
+    each time it changes, keyed by its de-duplication id."""
+
+    __tablename__ = "security_events"
+    __table_args__ = (
+        Index("ix_security_events_last_seen", "last_seen"),
+        Index("ix_security_events_asset", "asset"),
+    )
+
+    id: Mapped[int] = mapped_column(BigID, primary_key=True, autoincrement=True)
+    event_id: Mapped[str] = mapped_column(String(32), unique=True)
+    type: Mapped[str] = mapped_column(String(32))
+    venue: Mapped[str] = mapped_column(String(32))
+    asset: Mapped[str] = mapped_column(String(66))
+    severity: Mapped[str] = mapped_column(String(8))
+    peak: Mapped[str] = mapped_column(String(8))
+    score: Mapped[float] = mapped_column(Float)
+    indicators: Mapped[dict[str, Any]] = mapped_column(JSON)
+    first_seen: Mapped[datetime] = mapped_column(UTCDateTime())
+    last_seen: Mapped[datetime] = mapped_column(UTCDateTime())
+    count: Mapped[int] = mapped_column(Integer)
+    tx_hash: Mapped[str | None] = mapped_column(String(80))
+    ended: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -35,13 +35,15 @@ from helios_core.trading.account import PortfolioSnapshot
 from helios_core.trading.enums import TradingMode
 from helios_core.trading.orders import require_aware
 from helios_core.trading.position import Execution, Position
-from helios_live.ledger import llm, orders, trading
+from helios_live.ledger import llm, orders, surveillance, trading
 from helios_live.ledger.models import (
     DecisionStepRow,
     EngineEventRow,
     FillRow,
+    LiquidationPatternRow,
     LlmDecisionRow,
     ModeChangeRow,
+    OracleDeviationRow,
     OrderJournalRow,
     OrderRow,
     PortfolioSnapshotRow,
@@ -49,6 +51,8 @@ from helios_live.ledger.models import (
     PredictionRow,
     ReconciliationRow,
     RiskDecisionRow,
+    SecurityEventRow,
+    VaultSnapshotRow,
 )
 from helios_live.ledger.orders import JournalEntry, OrderIntentRecord, OrderTransitionRecord
 from helios_live.ledger.records import DecisionRef, ModeRecord, Outcome, Page, PredictionRecord, Unit
@@ -530,6 +534,62 @@ class Ledger:
     def reconciliations(self, *, cursor: str | None = None, limit: int = 100) -> Page:
         """A page of reconciliation runs, newest first."""
         return self._rows(orders.reconciliations_query(), ReconciliationRow.id, cursor, limit)
+
+    # surveillance (ledger/surveillance.py) ----------------------------------------------
+    def record_surveillance(self, rows: Sequence[surveillance.Row]) -> int:
+        """Store surveillance rows in one transaction; replaying them changes nothing."""
+        with self._begin() as connection:
+            return surveillance.write(connection, rows)
+
+    def security_events(
+        self,
+        *,
+        severity: str | None = None,
+        type: str | None = None,
+        asset: str | None = None,
+        since: datetime | None = None,
+        active: bool | None = None,
+        cursor: str | None = None,
+        limit: int = 100,
+    ) -> Page:
+        """A page of security events, newest first, every filter applied before the limit."""
+        query = surveillance.events_query(severity, type, asset, since, active)
+        return self._rows(query, SecurityEventRow.id, cursor, limit)
+
+    def oracle_deviations(
+        self, *, asset: str | None = None, since: datetime | None = None, cursor: str | None = None, limit: int = 100
+    ) -> Page:
+        return self._rows(surveillance.deviations_query(asset, since), OracleDeviationRow.id, cursor, limit)
+
+    def liquidation_patterns(self, *, pattern: str | None = None, cursor: str | None = None, limit: int = 100) -> Page:
+        return self._rows(surveillance.patterns_query(pattern), LiquidationPatternRow.id, cursor, limit)
+
+    def vault_snapshots(self, *, vault: str | None = None, cursor: str | None = None, limit: int = 100) -> Page:
+        return self._rows(surveillance.vault_query(vault), VaultSnapshotRow.id, cursor, limit)
+
+    def surveillance_between(self, table: str, start: datetime, end: datetime) -> list[dict[str, Any]]:
+        """Every row of a surveillance table (`surveillance.TABLES`) with start <= ts < end, in
+        the order they were written: the batch side's input."""
+        require_aware("start", start)
+        require_aware("end", end)
+        with self._begin() as connection:
+            rows = connection.execute(surveillance.between(surveillance.TABLES[table], start, end))
+            return [dict(r._mapping) for r in rows]
+
+    def surveillance_state(self) -> dict[str, list[dict[str, Any]]]:
+        """The newest deviation per (venue, asset), the newest snapshot per vault, and the active events."""
+        with self._begin() as connection:
+            return {
+                "deviations": surveillance.latest_deviations(connection),
+                "vaults": surveillance.latest_vaults(connection),
+                "events": surveillance.active_events(connection),
+            }
+
+    def prune_surveillance(self, before: datetime) -> dict[str, int]:
+        """Delete surveillance rows older than `before`; how many per table."""
+        require_aware("before", before)
+        with self._begin() as connection:
+            return surveillance.prune(connection, before)
 
     def _rows(
         self,

@@ -44,6 +44,8 @@ def test_definitions_load_with_assets_checks_job_and_schedule(helios_env: Path) 
         "walk_forward",
         "candidate_backtest",
         "active_model",
+        "surveillance_anomaly_model",
+        "surveillance_daily",
     }
     checks = {k.name for k in defs.resolve_asset_graph().asset_check_keys}
     assert checks == {
@@ -56,11 +58,15 @@ def test_definitions_load_with_assets_checks_job_and_schedule(helios_env: Path) 
         "labels_expectations",
         "dataset_expectations",
         "model_onnx_parity",
+        "anomaly_model_onnx_parity",
+        "surveillance_batch_agrees",
     }
     assert defs.resolve_job_def(JOB) is not None and defs.resolve_job_def(PIPELINE) is not None
     assert defs.resolve_schedule_def("daily_pipeline").cron_schedule == "15 0 * * *"
     assert defs.resolve_schedule_def("weekly_retrain").cron_schedule == "0 3 * * 0"
     assert defs.resolve_sensor_def("retrain_on_new_data") is not None
+    assert defs.resolve_schedule_def("surveillance_retention_daily").cron_schedule == "30 3 * * *"
+    assert defs.resolve_job_def("surveillance_retention") is not None
 
 
 def test_a_range_is_one_run_and_the_real_gaps_are_reported(helios_env: Path) -> None:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
@@ -14,6 +15,7 @@ from prometheus_client.registry import Collector
 from helios_live.kernel import status as report
 from helios_live.kernel.kernel import Kernel
 from helios_live.kernel.stages import BUCKETS, Stages
+from helios_live.surveillance.monitor import Surveillance
 
 router = APIRouter(tags=["metrics"])
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -73,10 +75,36 @@ class EngineCollector(Collector):
         )
         yield stage_histograms(engine.stages)
         yield from approval_metrics(report.approval_state(engine))
+        if engine.surveillance is not None:
+            yield from surveillance_metrics(engine.surveillance)
         errors = CounterMetricFamily("helios_engine_errors", "errors by kind", labels=["kind"])
         for kind, n in m["errors"].items():
             errors.add_metric([kind], float(n))
         yield errors
+
+
+def surveillance_metrics(surveil: Surveillance) -> Iterator[Metric]:
+    """The newest deviation and risk score per (venue, asset), and the active events by severity."""
+    deviation = GaugeMetricFamily(
+        "helios_surveillance_deviation_pct", "price against its reference, percent", labels=["venue", "asset"]
+    )
+    risk = GaugeMetricFamily("helios_surveillance_risk_score", "deviation risk score, 0-100", labels=["venue", "asset"])
+    for (venue, asset), reading in sorted(surveil.latest.items()):
+        if reading.valid:
+            deviation.add_metric([venue, asset], reading.deviation_pct)
+        risk.add_metric([venue, asset], reading.risk)
+    yield deviation
+    yield risk
+    active = GaugeMetricFamily("helios_surveillance_active_events", "active security events", labels=["severity"])
+    counts = Counter(str(e.severity) for e in surveil.book.active.values())
+    for severity in ("MEDIUM", "HIGH", "CRITICAL"):
+        active.add_metric([severity], float(counts[severity]))
+    yield active
+    problems = CounterMetricFamily("helios_surveillance_problems", "source errors, bad rows, timeouts", labels=["kind"])
+    for kind, n in sorted(surveil.counts.items()):
+        if not kind.endswith("_runs"):
+            problems.add_metric([kind], float(n))
+    yield problems
 
 
 def approval_metrics(state: dict[str, Any] | None) -> Iterator[Metric]:

@@ -19,14 +19,12 @@ import asyncio
 import contextlib
 import hmac
 import json
-import socket
 import threading
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from types import TracebackType
 from typing import Any
 
 import uvicorn
@@ -36,6 +34,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from helios_live.venues.loopback import LoopbackServer
 from helios_live.venues.valr.signing import signature
 
 OPEN = ("Placed", "Partially Filled")
@@ -109,7 +108,10 @@ class _Faults:
     refuse_streams_until: float = 0.0
 
 
-class FakeValr:
+class FakeValr(LoopbackServer):
+    name = "fake VALR server"
+    ws_path = "/ws/account"
+
     def __init__(
         self,
         *,
@@ -145,50 +147,6 @@ class FakeValr:
         self.url = self.ws_url = ""
 
     # serving ---------------------------------------------------------------------------------
-    def start(self) -> FakeValr:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        # Accepted connections inherit it: without it a kept-alive connection waits out the peer's
-        # delayed ACK (40 ms) on every request after the first.
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-        self.url, self.ws_url = f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}/ws/account"
-        # No log_config and no log_level: uvicorn must not reconfigure the process's loggers.
-        config = uvicorn.Config(self._app(), log_config=None, log_level=None, lifespan="off", ws="websockets-sansio")
-        self._server = server = uvicorn.Server(config)
-        started = threading.Event()
-
-        def serve() -> None:
-            loop = asyncio.new_event_loop()
-            self._loop = loop
-            started.set()
-            loop.run_until_complete(server.serve(sockets=[sock]))
-            loop.close()
-
-        self._thread = threading.Thread(target=serve, name="fake-valr", daemon=True)
-        self._thread.start()
-        started.wait(5)
-        deadline = time.monotonic() + 10
-        while not server.started:
-            if time.monotonic() > deadline:
-                raise RuntimeError("the fake VALR server did not start")
-            time.sleep(0.01)
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.should_exit = True
-        if self._thread is not None:
-            self._thread.join(10)
-
-    def __enter__(self) -> FakeValr:
-        return self.start()
-
-    def __exit__(
-        self, kind: type[BaseException] | None, value: BaseException | None, trace: TracebackType | None
-    ) -> None:
-        self.stop()
-
     def _app(self) -> Starlette:
         routes = [
             Route("/v1/public/pairs", self._pairs, methods=["GET"]),

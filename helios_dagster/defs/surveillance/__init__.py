@@ -1,0 +1,1 @@
+"""The surveillance domain's batch side: the anomaly detector's training."""
