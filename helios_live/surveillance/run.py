@@ -9,6 +9,7 @@ import signal
 import time
 from collections.abc import Callable
 
+from helios_core.surveillance.events import SecurityEvent
 from helios_live.clock import LiveClock
 from helios_live.ledger import Ledger
 from helios_live.settings import HeliosSettings
@@ -31,9 +32,13 @@ def summary(surveil: Surveillance, check: str) -> str:
         ]
     else:
         v = surveil.latest_vault
-        parts = (
-            [f"vault score {v.score:.0f} ({v.severity or 'healthy'})"] if v is not None else ["no vault reading yet"]
-        )
+        first = surveil.vaults.last.get(surveil.settings.vault)
+        if v is not None:
+            parts = [f"score {v.score:.0f} ({v.severity or 'healthy'}), equity {v.equity:,.0f}"]
+        elif first is not None:
+            parts = [f"equity {first.equity:,.0f}: first snapshot, a score needs its history"]
+        else:
+            parts = ["no vault snapshot"]
     errors = {k: n for k, n in surveil.counts.items() if k.endswith(("_errors", "_bad", "_timeouts", "_missing"))}
     tail = f"; problems {errors}" if errors else ""
     return (
@@ -46,8 +51,10 @@ async def surveil(settings: HeliosSettings, echo: Callable[[str], None], once: b
     ledger.migrate()
     monitors = build_surveillance(settings, ledger, settings.live.pairs)
 
-    def announce(event: object) -> None:
-        echo(f"event: {event}")
+    def announce(event: SecurityEvent) -> None:
+        state = "event" if event.active else "ended"
+        where = f"{event.venue}/{event.asset}"
+        echo(f"{state}: {event.severity} {event.type} on {where}, score {event.score:.0f} ({event.id})")
 
     monitors.on_event = announce
     monitors.on_check = lambda check: echo(summary(monitors, check))

@@ -44,7 +44,8 @@ def test_helios_surveil_once_runs_every_check_against_loopback(tmp_path: Path) -
     assert "oracle: hyperliquid/BTC +0.000% (2 refs)" in out
     assert "hyperliquid/ETH +2.000% (2 refs, CRITICAL)" in out and "valr/BTCZAR +0.000% (3 refs)" in out
     assert "liquidations: nothing to report" in out and "vault:" in out
-    assert "event: " in out
+    assert "event: CRITICAL oracle_deviation on hyperliquid/ETH" in out
+    assert "vault: equity 100,000,000: first snapshot" in out
     ledger = Ledger(f"sqlite:///{tmp_path / 'helios.db'}")
     events = ledger.security_events().items
     assert [(e["asset"], e["severity"]) for e in events] == [("ETH", "CRITICAL")]
