@@ -10,7 +10,8 @@ from pathlib import Path
 
 from helios_core.errors import ConfigurationError, HeliosError
 from helios_core.pairs import normalise_pair
-from helios_dagster.summaries import approval_lines, backtest_lines
+from helios_dagster.allocation.backtest import backtest_allocator
+from helios_dagster.summaries import allocation_lines, approval_lines, backtest_lines
 from helios_live.backtest.run import run_backtest
 from helios_live.data.lake import Lake
 from helios_live.models.registry import Registry
@@ -27,6 +28,7 @@ class BacktestRequest:
     seed: int = 0
     runs: int = 50
     compare_approval: int = 0  # random-veto draws of the Tier 4 comparison; 0: none
+    allocation: bool = False  # Tier 5 allocation on, compared with the same run without it
 
 
 def _days(request: BacktestRequest) -> tuple[date, date]:
@@ -62,6 +64,7 @@ def run(settings: HeliosSettings, request: BacktestRequest, progress: Callable[[
             settings, model_version=version, pairs=pairs, start=start, end=end, out_dir=out,
             lake=Lake(settings.lake_root), seed=request.seed, random_runs=request.runs, progress=progress,
             compare_approval=request.compare_approval,
+            allocating=backtest_allocator if request.allocation else None,
         )  # fmt: skip
     except HeliosError:
         if created:
@@ -70,4 +73,6 @@ def run(settings: HeliosSettings, request: BacktestRequest, progress: Callable[[
     yield from backtest_lines(result.report)
     if "approval" in result.report:
         yield from approval_lines(result.report["approval"])
+    if "allocation" in result.report:
+        yield from allocation_lines(result.report["allocation"])
     yield f"report: {result.html} (data: {result.json}; ledger: {result.ledger})"

@@ -206,12 +206,20 @@ def backtest(
             help="Also backtest without Tier 4 and with this many random-veto draws at the approver's veto rate.",
         ),
     ] = 0,
+    allocation: Annotated[
+        bool,
+        typer.Option(
+            "--allocation",
+            help="Run Tier 5 allocation (Black-Litterman targets each day, entry cap, rebalancing) and compare"
+            " with the same backtest without it.",
+        ),
+    ] = False,
 ) -> None:
     """Backtest a model through the kernel over [start, end] on the lake's candles: a ledger,
     report.html and report.json, the metrics beside buy-and-hold and random entry."""
     from helios_dagster.backtest_command import BacktestRequest, run
 
-    request = BacktestRequest(start, end, model, pairs, out, seed, runs, compare_approval)
+    request = BacktestRequest(start, end, model, pairs, out, seed, runs, compare_approval, allocation)
     for line in run(_settings(), request, typer.echo):
         typer.echo(line)
 

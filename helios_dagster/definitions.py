@@ -2,6 +2,8 @@
 
 import dagster as dg
 
+from helios_dagster.defs import allocation
+from helios_dagster.defs.allocation.attribution import ATTRIBUTION_ASSETS
 from helios_dagster.defs.features import definitions as features
 from helios_dagster.defs.market_data import definitions as market_data
 from helios_dagster.defs.model import definitions as model
@@ -23,6 +25,8 @@ def build_defs(settings: HeliosSettings, **resource_overrides: object) -> dg.Def
         model.build(settings),
         dg.Definitions(assets=ANOMALY_ASSETS, asset_checks=ANOMALY_CHECKS),
         surveillance.build(settings),
+        allocation.build(settings),
+        dg.Definitions(assets=ATTRIBUTION_ASSETS),
         dg.Definitions(
             jobs=[pipeline],
             schedules=[build_schedule(settings, pipeline)],

@@ -91,6 +91,16 @@ def approval_lines(section: Mapping[str, Any]) -> Iterator[str]:
     yield section["summary"]
 
 
+def allocation_lines(section: Mapping[str, Any]) -> Iterator[str]:
+    """Tier 5 with the allocation and without it."""
+    columns = (section["with"], section["without"])
+    yield f"{'':<18}{'allocation':>12}{'without':>12}"
+    rows = (("trades", "trades"), ("total_return", "total return"), ("sharpe", "Sharpe"))
+    for key, label in (*rows, ("max_drawdown", "max drawdown"), ("win_rate", "win rate")):
+        yield f"{label:<18}" + "".join(f"{figure(key, c.get(key)):>12}" for c in columns)
+    yield section["summary"]
+
+
 def last_day(end: str) -> str:
     """The last day a period ending (exclusively) at `end` covers."""
     return (datetime.fromisoformat(end) - timedelta(seconds=1)).date().isoformat()

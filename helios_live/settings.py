@@ -416,6 +416,32 @@ class SurveillanceSettings(Group):
         return self
 
 
+class AllocationSettings(Group):
+    """Tier 5 allocation (docs/trading.md): the optimiser's inputs (batch side), the entry cap and
+    drift rebalancing (live side). Weights are gross exposure over equity."""
+
+    enabled: bool = True  # the entry cap and rebalancing follow the newest targets when there are any
+    window_days: int = Field(default=90, ge=2, le=3650)  # daily returns in the covariance
+    min_returns: int = Field(default=10, ge=2, le=3650)  # fewer: the stated fallback rule
+    prior_days: int = Field(default=30, ge=1, le=3650)  # the volume-proxy prior's average
+    risk_aversion: float = Field(default=2.5, gt=0, le=100)  # delta
+    tau: float = Field(default=0.025, gt=0, le=1)
+    max_weight: float = Field(default=0.40, gt=0, le=1)  # per pair
+    objective: Literal["max_sharpe", "min_volatility", "max_utility"] = "max_sharpe"
+    risk_free_rate: float = Field(default=0.05, ge=0, le=1)  # annual; daily = /365
+    cost: float = Field(default=0.0035, ge=0, lt=1)  # per unit of turnover (VALR's taker fee)
+    # The turnover's cost is spread over this many days of the new targets' expected return:
+    # they stand at least until the weekly pass, not for the one day a daily recomputation lasts.
+    cost_days: int = Field(default=7, ge=1, le=365)
+    view_hours: float = Field(default=24.0, gt=0, le=24 * 30)  # predictions averaged into a view
+    band: float = Field(default=0.05, ge=0, le=1)  # an entry may take a pair to target + band
+    drift: float = Field(default=0.05, gt=0, le=1)  # the daily check trims what is above target + drift
+    weekly_drift: float = Field(default=0.01, gt=0, le=1)  # Monday's pass: the tighter threshold
+    check_hour: int = Field(default=0, ge=0, le=23)  # UTC hour of the daily check
+    refresh_s: float = Field(default=300.0, ge=1, le=86_400)  # the live service reads new targets
+    emergency: Literal["HIGH", "CRITICAL"] = "HIGH"  # the lowest security-event severity that trims
+
+
 GROUPS = (
     "api",
     "ledger",
@@ -435,6 +461,7 @@ GROUPS = (
     "guard",
     "llm",
     "surveillance",
+    "allocation",
 )
 
 
@@ -476,6 +503,7 @@ class HeliosSettings(BaseSettings):
     ledger: LedgerSettings = LedgerSettings()
     llm: LlmSettings = LlmSettings()
     surveillance: SurveillanceSettings = SurveillanceSettings()
+    allocation: AllocationSettings = AllocationSettings()
     # The SDK's own variable, unprefixed: the one a user of Claude already has set.
     anthropic_api_key: SecretStr = Field(default=SecretStr(""), validation_alias="ANTHROPIC_API_KEY")
 

@@ -59,6 +59,7 @@ def render_html(report: Mapping[str, Any]) -> str:
             _metrics_table(report.get("metrics") or {}, report.get("baselines") or {}),
             _per_pair_table((report.get("metrics") or {}).get("per_pair") or {}),
             _approval(report.get("approval")),
+            _allocation(report.get("allocation")),
             _charts(report, pairs),
             _notes(report.get("notes") or []),
         ]
@@ -223,6 +224,28 @@ def _approval(section: Mapping[str, Any] | None) -> str:
     return (
         '<section class="card" id="approval"><h2>Tier 4: does the approver add value?</h2>'
         f'<p class="verdict-line">{_e(section["summary"])}</p><p class="sub">{_e(rate)}.</p>'
+        f'<div class="scroll"><table class="approval"><thead><tr><th scope="col">Metric</th>{head}</tr></thead>'
+        f"<tbody>{rows}</tbody></table></div></section>"
+    )
+
+
+def _allocation(section: Mapping[str, Any] | None) -> str:
+    """Tier 5 allocation against the same backtest without it (only when compared)."""
+    if not section:
+        return ""
+    columns = (("With the allocation", section["with"]), ("Without it", section["without"]))
+    head = "".join(f'<th scope="col">{_e(name)}</th>' for name, _ in columns)
+    rows = "".join(
+        f'<tr><th scope="row">{_e(label)}</th>{"".join(_cell(figures.get(key), kind) for _, figures in columns)}</tr>'
+        for key, label, kind in APPROVAL_ROWS
+    )
+    rebalances = ", ".join(f"{reason} {count}" for reason, count in section["rebalances"].items()) or "none"
+    latest = section.get("latest_targets") or {}
+    weights = ", ".join(f"{pair} {format_value(w, 'pct')}" for pair, w in sorted(latest.items())) or "none"
+    detail = f"Rebalances: {rebalances}; trim orders {section['trim_orders']}. Latest targets: {weights}."
+    return (
+        '<section class="card" id="allocation"><h2>Tier 5: does the allocation add value?</h2>'
+        f'<p class="verdict-line">{_e(section["summary"])}</p><p class="sub">{_e(detail)}</p>'
         f'<div class="scroll"><table class="approval"><thead><tr><th scope="col">Metric</th>{head}</tr></thead>'
         f"<tbody>{rows}</tbody></table></div></section>"
     )

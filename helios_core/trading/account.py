@@ -125,7 +125,7 @@ class Account:
 
     def undo_close(self, closed: Position) -> None:
         """Reopen a position whose close the ledger did not store; its exit triggers again."""
-        paid = (closed.realised_pnl or 0.0) + closed.margin + closed.entry_fee
+        paid = (closed.realised_pnl or 0.0) - closed.reduced_pnl + closed.margin + closed.entry_fee
         self.cash -= paid
         self.positions[closed.key] = replace(
             closed,
@@ -151,10 +151,41 @@ class Account:
             closed_at=at,
             close_reason=reason,
             exit_fee=fee,
-            realised_pnl=paid - position.margin - position.entry_fee,
+            realised_pnl=position.reduced_pnl + paid - position.margin - position.entry_fee,
         )
         self.peak = max(self.peak, self.equity)
         return closed
+
+    def reduce(self, key: str, quantity: float, price: float, fee: float) -> Position:
+        """Sell `quantity` of an open position (a trim): that share of its margin and entry fee
+        goes with it, and what it realised is kept on the position (`reduced_pnl`). A trim of the
+        whole quantity or more is a close, not a trim (ValueError)."""
+        position = self.positions[key]
+        if not 0 < quantity < position.quantity:
+            raise ValueError(
+                f"a trim of {position.key} must sell less than its {position.quantity:.8g}, got {quantity:.8g}"
+            )
+        share = quantity / position.quantity
+        part = replace(position, quantity=quantity, margin=position.margin * share)
+        paid = self.payout(part, price, fee)
+        self.cash += paid
+        kept = 1.0 - share
+        reduced = replace(
+            position,
+            quantity=position.quantity - quantity,
+            margin=position.margin * kept,
+            entry_fee=position.entry_fee * kept,
+            reduced_pnl=position.reduced_pnl + paid - part.margin - position.entry_fee * share,
+        )
+        self.positions[key] = reduced
+        self.peak = max(self.peak, self.equity)
+        return reduced
+
+    def undo_reduce(self, before: Position, after: Position) -> None:
+        """Put back a trim the ledger did not store."""
+        self.cash -= after.reduced_pnl - before.reduced_pnl + (before.margin - after.margin)
+        self.cash -= before.entry_fee - after.entry_fee
+        self.positions[before.key] = before
 
     def figures(self) -> dict[str, Any]:
         """The portfolio now, as a snapshot records it."""

@@ -43,6 +43,7 @@ class PositionStatus(StrEnum):
 class OrderPurpose(StrEnum):
     OPEN = "OPEN"
     CLOSE = "CLOSE"
+    REDUCE = "REDUCE"  # a rebalance trims part of a position; the rest stays open
 
 
 class OrderStatus(StrEnum):
@@ -65,4 +66,5 @@ class CloseReason(StrEnum):
     TIMEOUT = "TIMEOUT"
     MANUAL = "MANUAL"
     EMERGENCY = "EMERGENCY"
+    REBALANCE = "REBALANCE"  # trimmed to a target of 0: the allocation holds none of the pair
     END_OF_TEST = "END_OF_TEST"  # a backtest's data ended with the position open

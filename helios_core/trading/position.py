@@ -43,7 +43,10 @@ class Position:
     closed_at: datetime | None = None
     close_reason: CloseReason | None = None
     exit_fee: float = 0.0
-    realised_pnl: float | None = None  # net of both fees
+    realised_pnl: float | None = None  # net of both fees, trims included
+    # What trims (rebalancing) realised so far, net of their fees and their share of the entry
+    # fee; margin, quantity and entry fee then hold only what is left.
+    reduced_pnl: float = 0.0
 
     def __post_init__(self) -> None:
         require_aware("opened_at", self.opened_at)

@@ -14,6 +14,7 @@ from helios_live.api.errors import helios_error, invalid_request
 from helios_live.api.guards import Guard
 from helios_live.api.routers import engine as engine_router
 from helios_live.api.routers import events, health, llm, metrics, orders_journal, predictions, security, trading
+from helios_live.api.routers.attribution import router as attribution_router
 from helios_live.kernel.build import build_kernel
 from helios_live.kernel.kernel import Kernel
 from helios_live.ledger import Ledger
@@ -48,6 +49,7 @@ def create_app(settings: HeliosSettings, kernel: Kernel | None = None) -> FastAP
         engine_router.router,
         predictions.router,
         trading.router,
+        attribution_router,
         llm.router,
         orders_journal.router,
         security.router,

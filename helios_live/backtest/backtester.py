@@ -43,6 +43,7 @@ from helios_live.kernel.kernel import Kernel
 from helios_live.ledger import Ledger
 from helios_live.models.registry import Registry
 from helios_live.settings import HeliosSettings
+from helios_live.trading.allocation import Allocator
 
 log = logging.getLogger("helios.backtest")
 Progress = Callable[[str], None]
@@ -79,6 +80,7 @@ class Simulation:
     scored: list[tuple[str, float, str, float, bool]]  # pair, candle ts, prediction, confidence, correct
     fills: str = "candles"  # the fill model: "candles" (next open) or "paper" (book, else last trade)
     approval: dict[str, Any] | None = None  # Tier 4's counts (verdicts, failures); None without the step
+    allocation: dict[str, Any] | None = None  # Tier 5 allocation's state at the end; None without it
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,9 +162,15 @@ class Backtester:
         lake: Lake | None = None,
         approval: Step | None = None,
         approver: Approver | None = None,
+        allocator: Allocator | None = None,
     ):
         """`approval` replaces Tier 4's step whole, `approver` is the one it asks (by default the
-        settings'): a comparison runs the same backtest with, without and against random vetoes."""
+        settings'): a comparison runs the same backtest with, without and against random vetoes.
+        `allocator` computes Tier 5's targets at each daily check on the backtest's clock, from
+        what the backtest has seen by then; without one the backtest runs without allocation."""
+        allocation = settings.allocation.model_copy(update={"enabled": allocator is not None})
+        settings = settings.model_copy(update={"allocation": allocation})
+        self.allocator = allocator
         self.settings = settings
         self.market = market
         self.model_version = model_version
@@ -186,7 +194,7 @@ class Backtester:
         kernel = Kernel(
             settings, ledger, Registry(settings.models_root), clock, history,
             lake=self.lake, lockstep=True, model_version=self.model_version, health=False,
-            approval=self.approval, approver=self.approver,
+            approval=self.approval, approver=self.approver, allocator=self.allocator,
         )  # fmt: skip
         desk = kernel.desk
         exchange = CandleExecutionClient(desk.config.fills, desk.cash)
@@ -229,6 +237,7 @@ class Backtester:
             decisions = sum(s.predictions for s in kernel.states.values())
             step = kernel.approval
             approval = step.snapshot(final) if isinstance(step, Approval) else None
+            allocated = kernel.allocation.status() if self.allocator is not None else None
         finally:
             await kernel.close()
         try:
@@ -240,7 +249,7 @@ class Backtester:
             raise BacktestError(f"the ledger refused writes during the backtest: {errors}")
         return Simulation(
             np.asarray(times, dtype="float64"), np.asarray(equity, dtype="float64"), trades, decisions,
-            cancelled, errors, scored, approval=approval,
+            cancelled, errors, scored, approval=approval, allocation=allocated,
         )  # fmt: skip
 
     def _schedule(

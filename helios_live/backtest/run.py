@@ -18,6 +18,7 @@ from helios_core.evaluation.metrics import Trade, calibration, drawdown, metrics
 from helios_core.evaluation.report import write_report
 from helios_core.market import Book
 from helios_core.timeframes import Timeframe
+from helios_live.backtest.allocation import Allocating, compare_allocation
 from helios_live.backtest.backtester import Backtester, BacktestError, Market, Progress, Simulation
 from helios_live.backtest.compare import compare
 from helios_live.backtest.paper import market_of, paper_simulation
@@ -96,6 +97,7 @@ def run_backtest(
     recorded: Recorded | None = None,
     books: Mapping[str, Sequence[Book]] | None = None,
     compare_approval: int = 0,
+    allocating: Allocating | None = None,
 ) -> BacktestResult:
     """Backtest `model_version` on `pairs` over [start, end) into `out_dir` (which must not hold a
     backtest already): its ledger, `report.html` and `report.json`.
@@ -105,7 +107,11 @@ def run_backtest(
     paper trading's fill model, as the live service would have traded them (`paper`).
 
     `compare_approval` > 0: the same backtest again without Tier 4 and with that many seeded
-    random-veto draws at the approver's own veto rate, side by side in the report (candles only)."""
+    random-veto draws at the approver's own veto rate, side by side in the report (candles only).
+
+    `allocating` builds Tier 5's optimiser for the market: the backtest then runs with the
+    allocation (targets computed at each daily check from what it has seen) and again without,
+    side by side in the report (candles only)."""
     if not start < end:
         raise BacktestError(f"the backtest's start {start} is not before its end {end}")
     ledger = out_dir / "ledger.sqlite"
@@ -114,8 +120,8 @@ def run_backtest(
     out_dir.mkdir(parents=True, exist_ok=True)
     begin, finish = start.timestamp(), end.timestamp()
     if fills == "paper":
-        if compare_approval:
-            raise BacktestError("the approval comparison runs on the candle fill model, not on recorded trades")
+        if compare_approval or allocating is not None:
+            raise BacktestError("the comparisons run on the candle fill model, not on recorded trades")
         if recorded is None:
             raise BacktestError("the paper fill model replays recorded trades: pass `recorded`")
         live = settings.live.model_copy(update={"pairs": tuple(pairs), "candles": "trades"})
@@ -135,14 +141,24 @@ def run_backtest(
         raise BacktestError(f"no candles for {missing} in the backtest's period")
     live = settings.live.model_copy(update={"pairs": tuple(pairs), "close_grace_s": 0.0, "candles": "buckets"})
     own = settings.model_copy(update={"live": live, "database_url": f"sqlite:///{ledger.resolve()}"})
-    simulation = asyncio.run(Backtester(own, market, model_version, lake=lake).run(begin, finish, progress))
+    allocator = None if allocating is None else allocating(own, market)
+    backtester = Backtester(own, market, model_version, lake=lake, allocator=allocator)
+    simulation = asyncio.run(backtester.run(begin, finish, progress))
     approval = None
     if compare_approval > 0:
         approval = compare(
             own, market, model_version, simulation, begin, finish, out_dir,
             draws=compare_approval, seed=seed, lake=lake, progress=progress,
         )  # fmt: skip
-    return _reported(own, simulation, market, model_version, begin, finish, seed, random_runs, out_dir, approval)
+    allocation = None
+    if allocating is not None:
+        allocation = compare_allocation(
+            own, market, model_version, simulation, own.resolved_database_url, begin, finish, out_dir,
+            lake=lake, progress=progress,
+        )  # fmt: skip
+    result = _reported(own, simulation, market, model_version, begin, finish, seed, random_runs, out_dir, approval,
+                       allocation)  # fmt: skip
+    return result
 
 
 def _reported(
@@ -156,8 +172,16 @@ def _reported(
     runs: int,
     out_dir: Path,
     approval: dict[str, Any] | None = None,
+    allocation: dict[str, Any] | None = None,
 ) -> BacktestResult:
     report = evaluate(settings, simulation, market, model_version, start, end, seed=seed, runs=runs)
+    if allocation is not None:
+        report["allocation"] = allocation
+        report["notes"].append(
+            "Tier 5 allocation comparison: the same backtest without the allocation step and its"
+            " rebalancing; with it, targets are computed at each daily check from the candles and"
+            " predictions the backtest had seen by then."
+        )
     if approval is not None:
         report["approval"] = approval
         report["notes"].append(

@@ -48,8 +48,8 @@ class CandleExecutionClient:
         self._triggers[position_key] = price
 
     def closing(self, position_key: str) -> bool:
-        """Whether a closing order of the position waits for the next candle."""
-        return any(i.position_key == position_key and i.purpose is OrderPurpose.CLOSE for i in self.pending.values())
+        """Whether a closing (or trimming) order of the position waits for the next candle."""
+        return any(i.position_key == position_key and i.purpose is not OrderPurpose.OPEN for i in self.pending.values())
 
     async def submit(self, intent: OrderIntent) -> None:
         now = intent.created_at.timestamp()

@@ -44,7 +44,7 @@ from helios_core.market import (
     TradeTick,
     exchange_time,
 )
-from helios_core.surveillance.events import SecurityEvent
+from helios_core.surveillance.events import SecurityEvent, Severity
 from helios_core.surveillance.gate import Restriction, depends_on
 from helios_core.timeframes import as_datetime
 from helios_core.trading.enums import CloseReason, TradingMode
@@ -78,6 +78,7 @@ from helios_live.models.registry import Registry
 from helios_live.settings import HeliosSettings
 from helios_live.surveillance.gate import Followed, SurveillanceGate
 from helios_live.surveillance.monitor import Surveillance
+from helios_live.trading.allocation import Allocation, Allocator
 from helios_live.trading.desk import Desk, ModeError
 from helios_live.trading.steps import Execute, Guard, Size
 from helios_live.trading.trader import TradingConfig
@@ -107,6 +108,7 @@ class Kernel(Timers):
         spool: Spool | None = None,
         venue: Callable[[Kernel], Venue] | None = None,
         surveillance: Surveillance | None = None,
+        allocator: Allocator | None = None,
     ) -> None:
         """`venue` builds the venue SHADOW and LIVE trade through, once the desk exists (none:
         PAPER only). `model_version` pins one model (a backtest); None follows the registry's ACTIVE one.
@@ -117,7 +119,9 @@ class Kernel(Timers):
         `surveillance` runs the monitors in this process (settings.surveillance.run "in-process");
         with run "ledger" the kernel follows the events `helios surveil` writes to the ledger.
         `approval` replaces Tier 4's step whole (a backtest's baseline without it); otherwise
-        the step asks `approver`, by default the one the settings name."""
+        the step asks `approver`, by default the one the settings name. `allocator` computes
+        the allocation's targets at each daily check (a backtest's, on its own clock); without
+        one the kernel reads the newest targets from the ledger."""
         self.settings = settings
         self.ledger, self.registry, self.clock, self.client, self.lake = ledger, registry, clock, client, lake
         self.ops_clock = ops_clock or clock
@@ -179,6 +183,7 @@ class Kernel(Timers):
             tolerance=settings.llm.price_tolerance,
             record=self.record,
         )
+        self.allocation = Allocation(settings.allocation, self.desk, self.ledger_writer, ledger, self.record, allocator)
         self.surveillance = surveillance
         self.followed = Followed(settings.surveillance.fx) if settings.surveillance.run == "ledger" else None
         if surveillance is not None:
@@ -229,6 +234,8 @@ class Kernel(Timers):
         if self.surveillance is not None:
             await self.surveillance.restore()
             self.surveillance.start(self.ops_clock)
+        if self.settings.allocation.enabled and self.allocation.allocator is None:
+            await self.allocation.refresh()
         if self.followed is not None:
             await self._follow_events(TimeEvent("surveil-follow", 0))
             every(self, self.ops_clock, "surveil-follow", self.settings.surveillance.follow_s, self._follow_events)
@@ -387,6 +394,8 @@ class Kernel(Timers):
     def _steps(self) -> list[Step]:
         signal = Signal(self.settings.live.min_confidence)
         steps: list[Step] = [signal, Gate(), self.sizing, self.approval, Guard(self.desk), Execute(self.desk)]
+        if self.settings.allocation.enabled:
+            steps.insert(steps.index(self.approval) + 1, self.allocation.step())
         if self.surveillance is not None or self.followed is not None:
             gate = SurveillanceGate(self._restriction, self.settings.surveillance.high_size_factor)
             steps.insert(steps.index(self.approval) + 1, gate)
@@ -411,6 +420,12 @@ class Kernel(Timers):
             score=round(event.score, 1),
             pairs=pairs,
         )
+        emergency = Severity[self.settings.allocation.emergency]
+        if event.active and event.severity >= emergency and pairs and self.settings.allocation.enabled:
+            critical = event.severity >= Severity.CRITICAL
+            factor = 0.0 if critical else self.settings.surveillance.high_size_factor
+            why = f"{event.severity} {event.type} on {event.venue}/{event.asset} (event {event.id})"
+            await self.allocation.emergency(pairs, factor, why, self.market_now())
 
     async def _follow_events(self, event: TimeEvent) -> None:
         if self.followed is not None:

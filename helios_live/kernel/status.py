@@ -24,6 +24,7 @@ def status(kernel: Kernel) -> dict[str, Any]:
         "model_version": kernel.model_version,
         "uptime_s": round(max(0.0, now - started), 3) if started is not None and kernel.status == "RUNNING" else 0.0,
         "approval": approval_state(kernel),
+        "allocation": kernel.allocation.status(),
         "venue": kernel.venue.snapshot(),
     }
 

@@ -25,14 +25,17 @@ from helios_live.kernel.supervisor import Supervisor
 from helios_live.ledger.writer import LedgerWriter
 from helios_live.models.inference import Predictor
 from helios_live.settings import HeliosSettings
+from helios_live.trading.allocation import Allocation
 from helios_live.trading.desk import Desk
 
 # Every minute whatever the base timeframe: a 5m candle ends on a minute, so it closes on the
 # tick at its end plus the grace, as a 1m one does; time-outs keep a minute's resolution.
 CLOSE_EVERY_S = 60
+DAY_S = 86_400
 
 
 class Scheduled(Protocol):
+    allocation: Allocation
     clock: Clock
     ops_clock: Clock
     client: DataClient
@@ -69,6 +72,10 @@ class Scheduled(Protocol):
     async def _poll_model(self, event: TimeEvent) -> None: ...
 
     async def _check_health(self, event: TimeEvent) -> None: ...
+
+    async def _allocation_check(self, event: TimeEvent) -> None: ...
+
+    async def _refresh_targets(self, event: TimeEvent) -> None: ...
 
     async def _retry_ledger(self, event: TimeEvent) -> None: ...
 
@@ -122,6 +129,9 @@ class Timers:
             every(self, self.ops_clock, "health", self.settings.live.health_s, self._check_health)
         if self.ledger_writer.spool is not None:
             every(self, self.ops_clock, "ledger-retry", self.settings.ledger.retry_s, self._retry_ledger)
+        allocation = self.settings.allocation
+        if allocation.enabled and self.allocation.allocator is None:
+            every(self, self.ops_clock, "allocation-refresh", allocation.refresh_s, self._refresh_targets)
 
     def _set_timers(self: Scheduled) -> None:
         """Every job on the market clock; set once the clock has a time."""
@@ -130,6 +140,11 @@ class Timers:
         self._timers_set = True
         every(self, self.clock, "candle-close", CLOSE_EVERY_S, self._tick_all, offset=self.settings.live.close_grace_s)
         every(self, self.clock, "snapshot", self.settings.portfolio.snapshot_s, self._snapshot)
+        if self.settings.allocation.enabled:
+            hour = self.settings.allocation.check_hour * 3600
+            start = (math.floor((self.clock.timestamp() - hour) / DAY_S) + 1) * DAY_S + hour  # today's, if still ahead
+            timer = self.supervisor.timer("allocation-check", self._allocation_check)
+            self.clock.set_timer("allocation-check", DAY_S, timer, start_s=start)
         if self.ops_clock is self.clock:
             Timers._set_ops_timers(self)
         for position in self.desk.account.positions.values():
@@ -175,6 +190,12 @@ class Timers:
     def health_checks(self: Watched) -> dict[str, str]:
         """Each of the engine's health checks, with why it fails ("" when it passes)."""
         return health.checks(self)
+
+    async def _allocation_check(self: Scheduled, event: TimeEvent) -> None:
+        await self.allocation.check(event.ts)
+
+    async def _refresh_targets(self: Scheduled, event: TimeEvent) -> None:
+        await self.allocation.refresh()
 
     async def _retry_ledger(self: Scheduled, event: TimeEvent) -> None:
         self.ledger_writer.retry()

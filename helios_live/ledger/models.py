@@ -204,6 +204,7 @@ class PositionRow(Base):
     close_reason: Mapped[str | None] = mapped_column(String(16))
     exit_fee: Mapped[float] = mapped_column(Float)
     realised_pnl: Mapped[float | None] = mapped_column(Float)
+    reduced_pnl: Mapped[float] = mapped_column(Float, default=0.0, server_default=text("0"))
 
 
 class OrderRow(Base):
@@ -510,3 +511,39 @@ class SecurityEventRow(Base):
     count: Mapped[int] = mapped_column(Integer)
     tx_hash: Mapped[str | None] = mapped_column(String(80))
     ended: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class AllocationTargetRow(Base):
+    """Target weights as the allocation computed them (helios_core.allocation.targets), with what
+    it read; the newest row is the one in force."""
+
+    __tablename__ = "allocation_targets"
+    __table_args__ = (Index("ix_allocation_targets_computed_at", "computed_at"),)
+
+    id: Mapped[int] = mapped_column(BigID, primary_key=True, autoincrement=True)
+    computed_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    as_of: Mapped[datetime] = mapped_column(UTCDateTime())
+    source: Mapped[str] = mapped_column(String(16))
+    method: Mapped[str] = mapped_column(String(64))
+    fallback: Mapped[str | None] = mapped_column(Text)
+    weights: Mapped[dict[str, Any]] = mapped_column(JSON)
+    inputs: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class RebalancingEventRow(Base):
+    """One rebalance: the targets it followed, the weights before and after, its orders, and why
+    (the design's section 27 table, with the engine's reason and the targets' row)."""
+
+    __tablename__ = "rebalancing_events"
+    __table_args__ = (Index("ix_rebalancing_events_at", "at"),)
+
+    id: Mapped[int] = mapped_column(BigID, primary_key=True, autoincrement=True)
+    uid: Mapped[str] = mapped_column(String(64), unique=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    reason: Mapped[str] = mapped_column(String(16))
+    detail: Mapped[str] = mapped_column(Text)
+    targets_id: Mapped[int | None] = mapped_column(BigInteger)
+    target_weights: Mapped[dict[str, Any]] = mapped_column(JSON)
+    weights_before: Mapped[dict[str, Any]] = mapped_column(JSON)
+    weights_after: Mapped[dict[str, Any]] = mapped_column(JSON)
+    orders: Mapped[list[Any]] = mapped_column(JSON)

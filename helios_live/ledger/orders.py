@@ -25,7 +25,7 @@ from helios_live.ledger.models import Base, OrderJournalRow, OrderTransitionRow,
 TERMINAL = ("FILLED", "CANCELLED", "FAILED", "EXPIRED")
 STATUSES = ("NEW", "ACCEPTED", "PARTIALLY_FILLED", *TERMINAL, "UNKNOWN")  # UNKNOWN: sent, outcome not known yet
 SIDES = ("BUY", "SELL")
-PURPOSES = ("OPEN", "CLOSE")
+PURPOSES = ("OPEN", "CLOSE", "REDUCE")
 MODES = ("PAPER", "SHADOW", "LIVE")
 ORDER_TYPES = ("MARKET", "LIMIT")
 REQUEST_KEYS = frozenset({"verb", "path", "body"})  # never headers: they carry the key and the signature

@@ -30,13 +30,15 @@ from sqlalchemy.exc import (
     ProgrammingError,
 )
 
+from helios_core.allocation.targets import Targets
 from helios_core.errors import HeliosError
 from helios_core.trading.account import PortfolioSnapshot
 from helios_core.trading.enums import TradingMode
 from helios_core.trading.orders import require_aware
 from helios_core.trading.position import Execution, Position
-from helios_live.ledger import llm, orders, surveillance, trading
+from helios_live.ledger import allocation, llm, orders, surveillance, trading
 from helios_live.ledger.models import (
+    AllocationTargetRow,
     DecisionStepRow,
     EngineEventRow,
     FillRow,
@@ -49,6 +51,7 @@ from helios_live.ledger.models import (
     PortfolioSnapshotRow,
     PositionRow,
     PredictionRow,
+    RebalancingEventRow,
     ReconciliationRow,
     RiskDecisionRow,
     SecurityEventRow,
@@ -590,6 +593,37 @@ class Ledger:
         require_aware("before", before)
         with self._begin() as connection:
             return surveillance.prune(connection, before)
+
+    # allocation (ledger/allocation.py) --------------------------------------------------
+    def record_targets(self, targets: Targets, source: str) -> int:
+        """Store target weights (`source`: who computed them); the new row's id."""
+        with self._begin() as connection:
+            return allocation.write_targets(connection, targets, source)
+
+    def latest_targets(self) -> Targets | None:
+        found = self.latest_targets_row()
+        return None if found is None else found[1]
+
+    def latest_targets_row(self) -> tuple[int, Targets] | None:
+        """The targets in force (the newest by computation time) with their row id."""
+        with self._begin() as connection:
+            return allocation.latest_targets(connection)
+
+    def allocation_targets(self, *, cursor: str | None = None, limit: int = 100) -> Page:
+        return self._rows(allocation.targets_query(), AllocationTargetRow.id, cursor, limit)
+
+    def record_rebalance(self, rebalance: allocation.Rebalance) -> None:
+        """Store a rebalance; one already stored (same uid) is left as it is."""
+        with self._begin() as connection:
+            allocation.write_rebalance(connection, rebalance)
+
+    def rebalances(self, *, reason: str | None = None, cursor: str | None = None, limit: int = 100) -> Page:
+        return self._rows(allocation.rebalances_query(reason), RebalancingEventRow.id, cursor, limit)
+
+    def prediction_probabilities(self, since: datetime, until: datetime) -> list[tuple[str, float, float, float]]:
+        """(pair, p_buy, p_sell, p_hold) of every decision on a candle in [since, until): views' input."""
+        with self._begin() as connection:
+            return allocation.probabilities(connection, since, until)
 
     def _rows(
         self,

@@ -36,7 +36,9 @@ from helios_live.ledger.spool import Event
 
 OPEN, CLOSED = PositionStatus.OPEN, PositionStatus.CLOSED
 # What a close changes; the rest of a position is fixed when it opens.
+# A trim (OrderPurpose.REDUCE) changes what the position still holds; a close leaves those as they were.
 CLOSE_FIELDS = ("status", "exit_price", "closed_at", "close_reason", "exit_fee", "realised_pnl")
+TRIM_FIELDS = ("quantity", "margin", "entry_fee", "reduced_pnl")
 CHECK_FIELDS = ("passed", "violations", "metrics")
 CHILDREN = frozenset({"steps", "risk", "check", "execution", "llm"})  # stored in tables of their own
 
@@ -187,8 +189,11 @@ def close_positions(bulk: Bulk, closes: Sequence[Execution]) -> list[str]:
     """Bring each closed position's row to the execution's state; returns the keys of those that
     were not open (or not there, or closed twice here), which the caller must refuse by rolling back."""
     keys = [e.position.key for e in closes]
+    # Twice in one batch (two closes, or a trim and the close after it) is refused here: one
+    # statement cannot apply both in order; the writer then lands the units one by one.
     twice = {key for key in keys if keys.count(key) > 1}
-    rows = [{**{name: getattr(e.position, name) for name in CLOSE_FIELDS}, "key": e.position.key} for e in closes]
+    names = CLOSE_FIELDS + TRIM_FIELDS
+    rows = [{**{name: getattr(e.position, name) for name in names}, "key": e.position.key} for e in closes]
     # The status condition is the proof that each close met an OPEN row.
     updated = bulk.update_returning("positions", rows, ("key",), ("status", "= 'OPEN'"), "id")
     return [key for key, found in zip(keys, updated, strict=True) if len(found) != 1 or key in twice]
@@ -266,11 +271,11 @@ def _position(row: Any) -> Position:
 
 
 def account(connection: Connection) -> dict[str, float]:
-    """Realised P&L of closed positions (net of both fees), entry fees held by open ones, and
-    how many positions have closed."""
+    """Realised P&L of closed positions (net of both fees) and of the trims of open ones, entry
+    fees held by open ones, and how many positions have closed."""
     closed = PositionRow.status == CLOSED
     query = select(
-        func.coalesce(func.sum(case((closed, PositionRow.realised_pnl))), 0.0),
+        func.coalesce(func.sum(case((closed, PositionRow.realised_pnl), else_=PositionRow.reduced_pnl)), 0.0),
         func.coalesce(func.sum(case((PositionRow.status == OPEN, PositionRow.entry_fee))), 0.0),
         func.count(case((closed, PositionRow.id))),
     )

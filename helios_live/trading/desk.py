@@ -91,6 +91,8 @@ class Desk:
         self._waiting: dict[str, Execution | str | None] = {}  # orders whose submit is being awaited
         self._attempts: dict[str, int] = {}  # close orders sent per position
         self._partial: dict[str, list[Order]] = {}  # close orders that filled in part, per position
+        self._before: dict[str, Position] = {}  # each stored-to-be trim's position before it, for an undo
+        self._trim_ids: set[str] = set()
         self.on_opened: Callable[[Position], None] = lambda position: None  # the kernel watches its time-out
 
     @property
@@ -132,6 +134,8 @@ class Desk:
         self._waiting.clear()
         self._attempts.clear()
         self._partial.clear()
+        self._before.clear()
+        self._trim_ids.clear()
         self.decided_until = {p: ts.timestamp() for p in self.pairs if (ts := ledger.decided_until(p)) is not None}
         return {
             "mode": self.mode,
@@ -286,6 +290,16 @@ class Desk:
         self._store_closes([execution], now)
         return execution
 
+    async def request_close(self, key: str, reason: CloseReason, now: float) -> Execution | str | None:
+        """Close one open position as `close` does, saying why not instead of raising; None:
+        the fill is still to come (and is stored when it does)."""
+        if key not in self.account.positions:
+            return f"position {key} is not open"
+        execution = await self._close(key, reason, now)
+        if isinstance(execution, Execution):
+            self._store_closes([execution], now)
+        return execution
+
     async def close_all(self, reason: CloseReason, now: float) -> list[Execution]:
         closed = []
         for key in list(self.account.positions):
@@ -312,6 +326,48 @@ class Desk:
         )  # fmt: skip
         self._closing.add(key)
         return await self._submit(client, intent)
+
+    async def trim(self, key: str, quantity: float, now: float) -> Execution | str | None:
+        """Sell part of an open position at the market (a rebalance); the rest stays open with its
+        stops. A string says why nothing was sold; None: the fill is still to come."""
+        position = self.account.positions.get(key)
+        if position is None:
+            return f"position {key} is not open"
+        if key in self._closing:
+            return None  # a close or another trim of it is out: it waits for the next check
+        if not 0 < quantity < position.quantity:
+            return f"a trim must sell less than the position's {position.quantity:.8g}"
+        cid = f"{key}-R{int(now)}"  # by its time, not a count: a restart must never reuse an earlier trim's id
+        if cid in self._trim_ids:
+            return "a trim of it went out this second already: the next check trims again"
+        client = self.clients.get(self.mode)
+        if client is None:
+            return f"no execution client for {self.mode}"
+        self._trim_ids.add(cid)
+        intent = OrderIntent(
+            cid, key, position.pair, position.side.exit, OrderPurpose.REDUCE, quantity, self.mode,
+            as_datetime(now), position.leverage, CloseReason.REBALANCE,
+        )  # fmt: skip
+        self._closing.add(key)
+        return await self._submit(client, intent)
+
+    def store_trims(self, trimmed: list[Execution], now: float) -> None:
+        self._store_closes(trimmed, now)
+
+    def _reduced(self, order: Order) -> Execution | str:
+        key = order.intent.position_key
+        self._closing.discard(key)
+        position = self.account.positions.get(key)
+        if position is None:
+            return f"position {key} is not open"
+        if order.filled_quantity <= 0:
+            return order.reason or f"order {order.status.lower()}"
+        if order.status is not OrderStatus.FILLED:
+            self.errors["trim_not_filled"] += 1  # what filled is sold: the trim counts for that much
+        price = order.notional / order.filled_quantity
+        after = self.account.reduce(key, min(order.filled_quantity, position.quantity * (1 - 1e-12)), price, order.fees)
+        self._before[order.client_order_id] = position
+        return Execution(order, after)
 
     def _closed(self, order: Order) -> Execution | str:
         intent = order.intent
@@ -349,11 +405,16 @@ class Desk:
             self.errors["ledger"] += 1
             log.error("closes not stored: %s", future.exception())
             for execution in closed:  # held again in memory, as in the ledger: the exit will trigger again
-                self.account.undo_close(execution.position)
+                before = self._before.pop(execution.order.client_order_id, None)
+                if before is not None:
+                    self.account.undo_reduce(before, execution.position)
+                else:
+                    self.account.undo_close(execution.position)
             return
         for execution in closed:
-            self.fills[execution.position.close_reason or "CLOSE"] += 1
-            self.publish({"type": "position", "event": "CLOSE", **_position(execution)})
+            trim = self._before.pop(execution.order.client_order_id, None) is not None
+            self.fills["TRIM" if trim else execution.position.close_reason or "CLOSE"] += 1
+            self.publish({"type": "position", "event": "TRIM" if trim else "CLOSE", **_position(execution)})
 
     # orders -----------------------------------------------------------------------------------
     async def _submit(self, client: ExecutionClient, intent: OrderIntent) -> Execution | str | None:
@@ -384,7 +445,12 @@ class Desk:
             return
         del self.orders[cid]
         opening = self._openings.pop(cid, None)
-        result = self._opened(order, opening) if opening is not None else self._closed(order)
+        if opening is not None:
+            result = self._opened(order, opening)
+        elif order.intent.purpose is OrderPurpose.REDUCE:
+            result = self._reduced(order)
+        else:
+            result = self._closed(order)
         if cid in self._waiting:
             self._waiting[cid] = result  # `_submit` hands it to its caller
         elif isinstance(result, Execution):
@@ -393,7 +459,7 @@ class Desk:
     def _late(self, execution: Execution, decision: DecisionRef | None) -> None:
         """A fill that came after the order's caller moved on: store it on its own."""
         now = execution.order.fills[-1].filled_at.timestamp()
-        if execution.order.intent.purpose is OrderPurpose.CLOSE:
+        if execution.order.intent.purpose is not OrderPurpose.OPEN:
             self._store_closes([execution], now)
             return
         snapshot = self.snapshot(now, "FILL")

@@ -46,6 +46,8 @@ def test_definitions_load_with_assets_checks_job_and_schedule(helios_env: Path) 
         "active_model",
         "surveillance_anomaly_model",
         "surveillance_daily",
+        "allocation_targets",
+        "portfolio_attribution",
     }
     checks = {k.name for k in defs.resolve_asset_graph().asset_check_keys}
     assert checks == {
@@ -67,6 +69,9 @@ def test_definitions_load_with_assets_checks_job_and_schedule(helios_env: Path) 
     assert defs.resolve_sensor_def("retrain_on_new_data") is not None
     assert defs.resolve_schedule_def("surveillance_retention_daily").cron_schedule == "30 3 * * *"
     assert defs.resolve_job_def("surveillance_retention") is not None
+    assert defs.resolve_schedule_def("allocation_daily").cron_schedule == "15 0 * * *"
+    assert defs.resolve_sensor_def("allocation_on_risk_event") is not None
+    assert defs.resolve_job_def("allocation_job") is not None
 
 
 def test_a_range_is_one_run_and_the_real_gaps_are_reported(helios_env: Path) -> None:

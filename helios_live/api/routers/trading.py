@@ -176,6 +176,30 @@ async def snapshots(
     return await _page(ledger.snapshots, since=since, cursor=cursor, limit=limit)
 
 
+@router.get("/portfolio/allocation")
+async def allocation(engine: EngineDep) -> dict[str, Any]:
+    """Tier 5 allocation now: the targets in force (with what computed them and any fallback),
+    the weights held (gross exposure over equity), and the latest rebalance."""
+    return engine.allocation.status()
+
+
+@router.get("/portfolio/targets")
+async def targets(ledger: LedgerDep, cursor: str | None = None, limit: Limit = 100) -> Page:
+    """Every set of targets computed, newest first, each with the inputs it used."""
+    return await _page(ledger.allocation_targets, cursor=cursor, limit=limit)
+
+
+@router.get("/portfolio/rebalances")
+async def rebalances(
+    ledger: LedgerDep,
+    reason: Literal["DAILY", "WEEKLY", "EMERGENCY"] | None = None,
+    cursor: str | None = None,
+    limit: Limit = 100,
+) -> Page:
+    """Every rebalance (`rebalancing_events`): targets, weights before and after, orders, reason."""
+    return await _page(ledger.rebalances, reason=reason, cursor=cursor, limit=limit)
+
+
 def _with_unrealised(engine: EngineDep, item: dict[str, Any]) -> dict[str, Any]:
     position = engine.desk.account.positions.get(item["key"])
     if position is None:
