@@ -437,7 +437,7 @@ class AllocationSettings(Group):
     band: float = Field(default=0.05, ge=0, le=1)  # an entry may take a pair to target + band
     drift: float = Field(default=0.05, gt=0, le=1)  # the daily check trims what is above target + drift
     weekly_drift: float = Field(default=0.01, gt=0, le=1)  # Monday's pass: the tighter threshold
-    check_hour: int = Field(default=0, ge=0, le=23)  # UTC hour of the daily check
+    check_hour: int = Field(default=1, ge=0, le=23)  # UTC hour of the daily check: after the asset's 00:15 run
     refresh_s: float = Field(default=300.0, ge=1, le=86_400)  # the live service reads new targets
     emergency: Literal["HIGH", "CRITICAL"] = "HIGH"  # the lowest security-event severity that trims
 

@@ -57,6 +57,7 @@ class Account:
         self.day = -1  # the UTC day (epoch days) `day_start_equity` belongs to
         self.day_start_equity = capital
         self.restored_at: float | None = None  # the time of the snapshot it was rebuilt from
+        self._undo_later: dict[str, list[tuple[Position, Position]]] = {}  # trims whose undo waits (undo_reduce)
 
     # figures --------------------------------------------------------------------------------
     @property
@@ -136,6 +137,7 @@ class Account:
             exit_fee=0.0,
             realised_pnl=None,
         )
+        self._undo_waiting(closed.key)
 
     def payout(self, position: Position, price: float, fee: float) -> float:
         return max(0.0, position.margin + gross_pnl(position, price) - fee)
@@ -182,10 +184,26 @@ class Account:
         return reduced
 
     def undo_reduce(self, before: Position, after: Position) -> None:
-        """Put back a trim the ledger did not store."""
+        """Put back a trim the ledger did not store. When the position has changed since (a later
+        trim, or its close), the undo waits until that change is undone too, whatever order the
+        undos come in; if the ledger stored the later change, its row holds this trim's result
+        (quantity, margin, reduced_pnl) and the account already agrees with it."""
+        if self.positions.get(after.key) != after:
+            self._undo_later.setdefault(after.key, []).append((before, after))
+            return
         self.cash -= after.reduced_pnl - before.reduced_pnl + (before.margin - after.margin)
         self.cash -= before.entry_fee - after.entry_fee
         self.positions[before.key] = before
+        self._undo_waiting(before.key)
+
+    def _undo_waiting(self, key: str) -> None:
+        waiting = self._undo_later.get(key, [])
+        ready = next((pair for pair in waiting if pair[1] == self.positions.get(key)), None)
+        if ready is not None:
+            waiting.remove(ready)
+            if not waiting:
+                del self._undo_later[key]
+            self.undo_reduce(*ready)
 
     def figures(self) -> dict[str, Any]:
         """The portfolio now, as a snapshot records it."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import uuid
-from dataclasses import dataclass
+from dataclasses import MISSING, dataclass, fields
 from datetime import datetime
 
 from helios_core.trading.enums import CloseReason, PositionSide, PositionStatus
@@ -53,6 +53,12 @@ class Position:
         require_aware("deadline", self.deadline)
         if self.closed_at is not None:
             require_aware("closed_at", self.closed_at)
+
+    def __setstate__(self, state: tuple[object, ...]) -> None:
+        # A spool written before a field was added holds fewer values: the new ones take their defaults.
+        values = [*state, *([MISSING] * (len(fields(self)) - len(state)))]
+        for f, value in zip(fields(self), values, strict=True):
+            object.__setattr__(self, f.name, f.default if value is MISSING else value)
 
 
 @dataclass(frozen=True, slots=True)

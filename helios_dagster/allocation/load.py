@@ -25,7 +25,7 @@ def read_candles(lake: Lake, settings: HeliosSettings, as_of: datetime) -> dict[
     last = last_whole_day(as_of).date()
     first = last - timedelta(days=days)
     out: dict[str, pd.DataFrame] = {}
-    for pair in sorted(settings.pairs):
+    for pair in sorted(settings.live.pairs):  # what the engine trades, not every pair in the lake
         out[pair] = pd.DataFrame()
         for timeframe in sorted(settings.timeframes, key=Timeframe.parse):
             frame = lake.read_range(CANDLES, pair, timeframe, first, last)
@@ -36,7 +36,7 @@ def read_candles(lake: Lake, settings: HeliosSettings, as_of: datetime) -> dict[
 
 
 def load_data(settings: HeliosSettings, ledger: Ledger, as_of: datetime) -> AllocationData:
-    """Daily bars of `settings.pairs` from the lake, views from the predictions of the last
+    """Daily bars of the traded pairs (`settings.live.pairs`) from the lake, views from the predictions of the last
     `allocation.view_hours` and the targets in force, all known by `as_of`."""
     require_aware("as_of", as_of)
     closes, volumes = daily_frames(read_candles(Lake(settings.lake_root), settings, as_of), as_of)

@@ -99,8 +99,13 @@ def _candles(frame: pd.DataFrame) -> list[_Candle]:
     return [_Candle(float(s), o, h, low, c, v) for s, o, h, low, c, v in zip(starts, *columns, strict=True)]
 
 
-def closed_trade(position: Position) -> Trade:
+def closed_trade(position: Position, trimmed: tuple[float, float] = (0.0, 0.0)) -> Trade:
+    """The trade a closed position made; `trimmed`: what its trims sold and paid, so that its size
+    and fees are the whole position's, not only what was left to close (the row keeps that)."""
     assert position.closed_at is not None and position.exit_price is not None  # noqa: S101 -- closed
+    sold, trim_fees = trimmed
+    whole = position.quantity + sold
+    scale = whole / position.quantity if position.quantity > 0 else 1.0  # margin and entry fee went pro rata
     return Trade(
         pair=position.pair,
         side=str(position.side),
@@ -108,10 +113,10 @@ def closed_trade(position: Position) -> Trade:
         closed_at=position.closed_at.timestamp(),
         entry_price=position.entry_price,
         exit_price=position.exit_price,
-        quantity=position.quantity,
-        margin=position.margin,
+        quantity=whole,
+        margin=position.margin * scale,
         leverage=position.leverage,
-        fees=position.entry_fee + position.exit_fee,
+        fees=position.entry_fee * scale + position.exit_fee + trim_fees,
         pnl=position.realised_pnl or 0.0,
         reason=str(position.close_reason),
     )
@@ -241,7 +246,8 @@ class Backtester:
         finally:
             await kernel.close()
         try:
-            trades = [closed_trade(p) for p in ledger.closed_positions()]
+            trimmed = ledger.trimmed()
+            trades = [closed_trade(p, trimmed.get(p.key, (0.0, 0.0))) for p in ledger.closed_positions()]
             scored = [(p, ts.timestamp(), label, conf, ok) for p, ts, label, conf, ok in ledger.scored()]
         finally:
             ledger.close()

@@ -15,6 +15,7 @@ from helios_live.approval.random_veto import RandomVeto
 from helios_live.backtest.backtester import Backtester, Market, Progress, Simulation
 from helios_live.data.lake import Lake
 from helios_live.settings import HeliosSettings
+from helios_live.trading.allocation import Allocator
 
 SHOWN = ("trades", "total_return", "sharpe", "max_drawdown", "win_rate")
 
@@ -40,8 +41,10 @@ def compare(
     seed: int,
     lake: Lake | None = None,
     progress: Progress | None = None,
+    allocator: Allocator | None = None,
 ) -> dict[str, Any]:
-    """The report's section; each extra run's ledger under `out_dir`/approval."""
+    """The report's section; each extra run's ledger under `out_dir`/approval. `allocator`: the
+    main run's Tier 5 allocation, so that every run differs from it by Tier 4 alone."""
     capital = settings.trading.capital
     reached, vetoes, rate = veto_rate(with_approver.approval)
     failures = sum(((with_approver.approval or {}).get("failures") or {}).values())
@@ -52,7 +55,8 @@ def compare(
         own = settings.model_copy(update={"database_url": f"sqlite:///{(runs_dir / f'{name}.sqlite').resolve()}"})
         if progress is not None:
             progress(f"approval comparison: {name}")
-        return asyncio.run(Backtester(own, market, model_version, lake=lake, **kwargs).run(start, end))
+        backtester = Backtester(own, market, model_version, lake=lake, allocator=allocator, **kwargs)
+        return asyncio.run(backtester.run(start, end))
 
     def shown(simulation: Simulation) -> dict[str, Any]:
         figures = metrics(simulation.times, simulation.equity, simulation.trades, capital=capital)

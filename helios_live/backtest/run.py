@@ -148,7 +148,7 @@ def run_backtest(
     if compare_approval > 0:
         approval = compare(
             own, market, model_version, simulation, begin, finish, out_dir,
-            draws=compare_approval, seed=seed, lake=lake, progress=progress,
+            draws=compare_approval, seed=seed, lake=lake, progress=progress, allocator=allocator,
         )  # fmt: skip
     allocation = None
     if allocating is not None:

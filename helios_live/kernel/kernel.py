@@ -183,7 +183,9 @@ class Kernel(Timers):
             tolerance=settings.llm.price_tolerance,
             record=self.record,
         )
-        self.allocation = Allocation(settings.allocation, self.desk, self.ledger_writer, ledger, self.record, allocator)
+        self.allocation = Allocation(
+            settings.allocation, self.desk, self.ledger_writer, ledger, self.record, self.market_now, allocator
+        )
         self.surveillance = surveillance
         self.followed = Followed(settings.surveillance.fx) if settings.surveillance.run == "ledger" else None
         if surveillance is not None:
@@ -420,20 +422,30 @@ class Kernel(Timers):
             score=round(event.score, 1),
             pairs=pairs,
         )
-        emergency = Severity[self.settings.allocation.emergency]
-        if event.active and event.severity >= emergency and pairs and self.settings.allocation.enabled:
-            critical = event.severity >= Severity.CRITICAL
-            factor = 0.0 if critical else self.settings.surveillance.high_size_factor
-            why = f"{event.severity} {event.type} on {event.venue}/{event.asset} (event {event.id})"
-            await self.allocation.emergency(pairs, factor, why, self.market_now())
+        await self._emergency(event)
+
+    async def _emergency(self, event: SecurityEvent) -> None:
+        """Tier 5's emergency rebalance on an active event at or above its level (once per event
+        and severity): HIGH trims the pairs it names by the surveillance factor, CRITICAL closes them."""
+        if not (self.settings.allocation.enabled and event.active):
+            return
+        pairs = [p for p in self.pairs if event.asset in depends_on(p, self.settings.surveillance.fx)]
+        if not pairs or event.severity < Severity[self.settings.allocation.emergency]:
+            return
+        factor = 0.0 if event.severity >= Severity.CRITICAL else self.settings.surveillance.high_size_factor
+        why = f"{event.severity} {event.type} on {event.venue}/{event.asset} (event {event.id})"
+        await self.allocation.emergency(event.id, int(event.severity), pairs, factor, why, self.market_now())
 
     async def _follow_events(self, event: TimeEvent) -> None:
         if self.followed is not None:
             try:
-                await asyncio.get_running_loop().run_in_executor(None, self.followed.refresh, self.ledger)
+                events = await asyncio.get_running_loop().run_in_executor(None, self.followed.refresh, self.ledger)
                 self.followed.error = ""
             except HeliosError as exc:  # the events as last read stay in force
                 self.followed.error = str(exc)
+                return
+            for found in events:  # `helios surveil` found them: the same emergency as in-process
+                await self._emergency(found)
 
     def _waiting(self, count: int) -> None:
         self._deciding -= count  # a decision waiting on an answer holds no ledger flush

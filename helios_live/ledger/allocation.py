@@ -8,12 +8,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Select, insert, select
+from sqlalchemy import Connection, Select, func, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from helios_core.allocation.targets import Targets
 from helios_core.trading.orders import require_aware
-from helios_live.ledger.models import AllocationTargetRow, PredictionRow, RebalancingEventRow
+from helios_live.ledger.models import AllocationTargetRow, FillRow, OrderRow, PredictionRow, RebalancingEventRow
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,7 +49,8 @@ def write_targets(connection: Connection, targets: Targets, source: str) -> int:
 
 
 def latest_targets(connection: Connection) -> tuple[int, Targets] | None:
-    order = (AllocationTargetRow.computed_at.desc(), AllocationTargetRow.id.desc())
+    # By the data they read, not when they ran: a recompute of an old day must not replace today's.
+    order = (AllocationTargetRow.as_of.desc(), AllocationTargetRow.computed_at.desc(), AllocationTargetRow.id.desc())
     row = connection.execute(targets_query().order_by(*order).limit(1)).first()
     if row is None:
         return None
@@ -81,6 +82,17 @@ def write_rebalance(connection: Connection, rebalance: Rebalance) -> None:
 def rebalances_query(reason: str | None) -> Select[Any]:
     query = select(RebalancingEventRow.__table__)
     return query if reason is None else query.where(RebalancingEventRow.reason == reason)
+
+
+def trimmed(connection: Connection) -> dict[str, tuple[float, float]]:
+    """Per position key, the quantity its trims sold and the fees they paid (from their fills)."""
+    query = (
+        select(OrderRow.position_key, func.sum(FillRow.quantity), func.sum(FillRow.fee))
+        .join(OrderRow, OrderRow.client_order_id == FillRow.client_order_id)
+        .where(OrderRow.purpose == "REDUCE")
+        .group_by(OrderRow.position_key)
+    )
+    return {key: (float(quantity), float(fee)) for key, quantity, fee in connection.execute(query)}
 
 
 def probabilities(connection: Connection, since: datetime, until: datetime) -> list[tuple[str, float, float, float]]:

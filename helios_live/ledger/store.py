@@ -605,7 +605,7 @@ class Ledger:
         return None if found is None else found[1]
 
     def latest_targets_row(self) -> tuple[int, Targets] | None:
-        """The targets in force (the newest by computation time) with their row id."""
+        """The targets in force (those that read the newest data) with their row id."""
         with self._begin() as connection:
             return allocation.latest_targets(connection)
 
@@ -619,6 +619,11 @@ class Ledger:
 
     def rebalances(self, *, reason: str | None = None, cursor: str | None = None, limit: int = 100) -> Page:
         return self._rows(allocation.rebalances_query(reason), RebalancingEventRow.id, cursor, limit)
+
+    def trimmed(self) -> dict[str, tuple[float, float]]:
+        """Per position, what its trims sold (quantity) and paid (fees)."""
+        with self._begin() as connection:
+            return allocation.trimmed(connection)
 
     def prediction_probabilities(self, since: datetime, until: datetime) -> list[tuple[str, float, float, float]]:
         """(pair, p_buy, p_sell, p_hold) of every decision on a candle in [since, until): views' input."""

@@ -32,6 +32,7 @@ from helios_live.trading.desk import Desk
 
 log = logging.getLogger("helios.live")
 MONDAY = 0
+MAX_EVENTS = 1000
 Record = Callable[..., Awaitable[None]]
 # A backtest's optimiser: (the engine's time, the predictions of the views' window as
 # (pair, p_buy, p_sell, p_hold), the targets in force) -> new targets, None to keep them.
@@ -90,14 +91,18 @@ class Allocation:
         writer: LedgerWriter,
         ledger: Ledger,
         record: Record,
+        now: Callable[[], float],
         allocator: Allocator | None = None,
     ) -> None:
+        """`now`: the engine's time (the market's clock)."""
         self.settings, self.desk, self.writer, self.ledger, self.record = settings, desk, writer, ledger, record
+        self.now = now
         self.allocator = allocator
         self.book = Book()
         self.last: Rebalance | None = None
         self.rebalances = 0
         self.errors = 0
+        self._acted: dict[str, int] = {}  # security event id -> the severity its emergency trimmed at
 
     def step(self) -> AllocationCap:
         return AllocationCap(self.book, self.desk, self.settings.band)
@@ -131,9 +136,17 @@ class Allocation:
         detail = f"drift above {threshold:.1%} of equity from target"
         return await self._rebalance(reason, limits, now, detail)
 
-    async def emergency(self, pairs: list[str], factor: float, why: str, now: float) -> Rebalance | None:
+    async def emergency(
+        self, event_id: str, severity: int, pairs: list[str], factor: float, why: str, now: float
+    ) -> Rebalance | None:
         """A risk event: the pairs it names are trimmed to `factor` of where they are (or of their
-        target, when lower); nothing is bought."""
+        target, when lower); nothing is bought. Once per event and severity: an event seen again
+        (every check re-reports it while it lasts) does not halve the position again."""
+        if self._acted.get(event_id, -1) >= severity:
+            return None
+        self._acted[event_id] = severity
+        while len(self._acted) > MAX_EVENTS:  # the oldest go first: dicts keep their order
+            del self._acted[next(iter(self._acted))]
         targets = self.book.targets
         limits = emergency_limits(self._weights(), None if targets is None else targets.weights, pairs, factor)
         return await self._rebalance(Reason.EMERGENCY, limits, now, why)
@@ -148,6 +161,7 @@ class Allocation:
             "error": self.book.error,
             "rebalances": self.rebalances,
             "errors": self.errors,
+            "targets_age_s": None if targets is None else round(self.now() - targets.as_of.timestamp(), 1),
             "last_rebalance": None if self.last is None else {"uid": self.last.uid, "reason": self.last.reason},
         }
 

@@ -88,6 +88,9 @@ class Desk:
         self.orders: dict[str, Order] = {}  # not yet terminal, by client order id
         self._openings: dict[str, _Opening] = {}
         self._closing: set[str] = set()  # position keys with a close order out
+        self._trimming: set[str] = set()  # position keys with a trim order out
+        self._exit_after: dict[str, CloseReason] = {}  # exits that met a trim out: they go when it ends
+        self._deferred: set[asyncio.Task[None]] = set()
         self._waiting: dict[str, Execution | str | None] = {}  # orders whose submit is being awaited
         self._attempts: dict[str, int] = {}  # close orders sent per position
         self._partial: dict[str, list[Order]] = {}  # close orders that filled in part, per position
@@ -131,6 +134,8 @@ class Desk:
         self.orders.clear()
         self._openings.clear()
         self._closing.clear()
+        self._trimming.clear()
+        self._exit_after.clear()
         self._waiting.clear()
         self._attempts.clear()
         self._partial.clear()
@@ -191,6 +196,9 @@ class Desk:
         """Hold again an order a previous run journalled and did not see end: its fill (learnt
         from the venue) becomes a position, or closes one, as if this run had sent it."""
         self.orders[intent.client_order_id] = Order(intent)
+        if intent.purpose is OrderPurpose.REDUCE:
+            self._trimming.add(intent.position_key)
+            return
         if intent.purpose is OrderPurpose.CLOSE or opening is None:
             self._closing.add(intent.position_key)
             return
@@ -312,6 +320,11 @@ class Desk:
     async def _close(self, key: str, reason: CloseReason, now: float) -> Execution | str | None:
         if key in self._closing:
             return None  # its close order is out already
+        if key in self._trimming:
+            # Two sell orders out at once could sell more than is held: the close goes the moment
+            # the trim ends (an emergency stop included), whatever the trim did.
+            self._exit_after.setdefault(key, reason)
+            return None
         position = self.account.positions[key]
         client = self.clients.get(self.mode)
         if client is None:
@@ -333,8 +346,10 @@ class Desk:
         position = self.account.positions.get(key)
         if position is None:
             return f"position {key} is not open"
-        if key in self._closing:
-            return None  # a close or another trim of it is out: it waits for the next check
+        if key in self._closing or key in self._partial:
+            return "it is being closed: nothing to trim"
+        if key in self._trimming:
+            return "a trim of it is out already: the next check trims again"
         if not 0 < quantity < position.quantity:
             return f"a trim must sell less than the position's {position.quantity:.8g}"
         cid = f"{key}-R{int(now)}"  # by its time, not a count: a restart must never reuse an earlier trim's id
@@ -348,7 +363,7 @@ class Desk:
             cid, key, position.pair, position.side.exit, OrderPurpose.REDUCE, quantity, self.mode,
             as_datetime(now), position.leverage, CloseReason.REBALANCE,
         )  # fmt: skip
-        self._closing.add(key)
+        self._trimming.add(key)
         return await self._submit(client, intent)
 
     def store_trims(self, trimmed: list[Execution], now: float) -> None:
@@ -356,7 +371,9 @@ class Desk:
 
     def _reduced(self, order: Order) -> Execution | str:
         key = order.intent.position_key
-        self._closing.discard(key)
+        self._trimming.discard(key)
+        at = order.fills[-1].filled_at if order.fills else order.intent.created_at
+        self._exit_when_trimmed(key, at.timestamp())
         position = self.account.positions.get(key)
         if position is None:
             return f"position {key} is not open"
@@ -365,9 +382,23 @@ class Desk:
         if order.status is not OrderStatus.FILLED:
             self.errors["trim_not_filled"] += 1  # what filled is sold: the trim counts for that much
         price = order.notional / order.filled_quantity
-        after = self.account.reduce(key, min(order.filled_quantity, position.quantity * (1 - 1e-12)), price, order.fees)
+        if order.filled_quantity >= position.quantity * (1 - 1e-9):  # the venue rounded it up to all: a close
+            return Execution(order, self.account.close(key, price, order.fees, CloseReason.REBALANCE, at))
+        after = self.account.reduce(key, order.filled_quantity, price, order.fees)
         self._before[order.client_order_id] = position
         return Execution(order, after)
+
+    def _exit_when_trimmed(self, key: str, now: float) -> None:
+        reason = self._exit_after.pop(key, None)
+        if reason is None:
+            return
+        task = asyncio.get_running_loop().create_task(self._exit_now(key, reason, now))
+        self._deferred.add(task)
+        task.add_done_callback(self._deferred.discard)
+
+    async def _exit_now(self, key: str, reason: CloseReason, now: float) -> None:
+        if key in self.account.positions:
+            await self.request_close(key, reason, now)
 
     def _closed(self, order: Order) -> Execution | str:
         intent = order.intent
@@ -404,7 +435,7 @@ class Desk:
         if future.exception() is not None:
             self.errors["ledger"] += 1
             log.error("closes not stored: %s", future.exception())
-            for execution in closed:  # held again in memory, as in the ledger: the exit will trigger again
+            for execution in reversed(closed):  # held again in memory, as in the ledger: the exit triggers again
                 before = self._before.pop(execution.order.client_order_id, None)
                 if before is not None:
                     self.account.undo_reduce(before, execution.position)
@@ -428,6 +459,9 @@ class Desk:
             self.orders.pop(cid, None)
             self._openings.pop(cid, None)
             self._closing.discard(intent.position_key)
+            if intent.purpose is OrderPurpose.REDUCE:
+                self._trimming.discard(intent.position_key)
+                self._exit_when_trimmed(intent.position_key, intent.created_at.timestamp())
             self._waiting.pop(cid, None)
             log.exception("order %s not placed", cid)
             return f"order not placed: {type(exc).__name__}: {exc}"

@@ -17,7 +17,7 @@ from helios_core.surveillance.events import SecurityEvent, Severity
 from helios_dagster.defs.allocation import build
 from helios_live.data.lake import Lake
 from helios_live.ledger import Ledger
-from helios_live.settings import HeliosSettings
+from helios_live.settings import HeliosSettings, LiveSettings
 from helios_live.surveillance.rows import event_row
 from tests.conftest import shared_data
 from tests.ledger_support import record
@@ -27,7 +27,8 @@ AS_OF = datetime(2018, 1, 30, 0, 30, tzinfo=UTC)  # the candles run from the 10t
 
 
 def _home(tmp_path: Path) -> tuple[HeliosSettings, Ledger]:
-    settings = HeliosSettings(home=tmp_path, pairs=tuple(PAIRS), timeframes=("1m", "5m"))
+    live = LiveSettings(pairs=tuple(PAIRS))
+    settings = HeliosSettings(home=tmp_path, pairs=(*PAIRS, "BTCPERP"), timeframes=("1m", "5m"), live=live)
     lake = Lake(settings.lake_root)
     for pair, name in PAIRS.items():
         frame = pd.read_parquet(shared_data(f"candles/{name}_5m_2018-01.parquet"))

@@ -9,6 +9,7 @@ import json
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from helios_dagster.allocation.backtest import backtest_allocator
@@ -42,7 +43,7 @@ def test_a_backtest_with_allocation_beside_the_same_run_without_it(tmp_path: Pat
     )  # fmt: skip
     section = result.report["allocation"]
     assert set(section["with"]) == set(section["without"]) == set(SHOWN)
-    assert section["targets"] == 3  # the checks at midnight of the 17th, the 18th and the 19th (the end)
+    assert section["targets"] == 3  # the daily checks at 01:00 UTC on the 16th, the 17th and the 18th
     assert section["summary"].startswith("The allocation") or section["summary"].startswith("Sharpe is undefined")
     html = result.html.read_text()
     assert "Tier 5: does the allocation add value?" in html and "Without it" in html
@@ -51,7 +52,9 @@ def test_a_backtest_with_allocation_beside_the_same_run_without_it(tmp_path: Pat
     targets = ledger.allocation_targets(limit=100).items
     for row in targets:
         assert row["source"] == "backtest"
-        assert row["as_of"] <= row["computed_at"]
+        assert row["computed_at"].hour == 1 and row["computed_at"].minute == 0  # the check's time on the clock
+        last_day = pd.Timestamp(row["inputs"]["window"]["end"])
+        assert last_day + pd.Timedelta(days=1) <= row["computed_at"]  # only days that had ended
         assert abs(sum(row["weights"].values()) - 1.0) < 1e-6
         assert set(row["weights"]) == set(pairs)
     steps = [s for p in ledger.predictions(limit=1000).items for s in p["steps"] if s["step"] == "allocation"]

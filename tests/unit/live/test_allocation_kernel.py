@@ -15,8 +15,10 @@ import pytest
 from helios_core.allocation.targets import Targets
 from helios_core.surveillance.events import SecurityEvent, Severity
 from helios_core.trading.enums import CloseReason
+from helios_live.clock import TimeEvent
 from helios_live.kernel.kernel import Kernel
 from helios_live.ledger import Ledger
+from helios_live.surveillance.rows import event_row
 from tests.live_support import feed, start_trading, trading_kernel
 
 NOW = datetime(2024, 1, 1, tzinfo=UTC)
@@ -129,6 +131,8 @@ def test_an_emergency_on_a_risk_event_halves_then_closes_and_never_buys(tmp_path
         out["medium"] = weight_of(kernel)
         await kernel._security_event(event(Severity.HIGH))
         out["high"] = weight_of(kernel)
+        await kernel._security_event(event(Severity.HIGH))  # the same event seen again: not halved again
+        out["high_again"] = weight_of(kernel)
         await kernel._security_event(event(Severity.CRITICAL))
         out["critical"] = weight_of(kernel)
         await kernel.close()
@@ -136,6 +140,7 @@ def test_an_emergency_on_a_risk_event_halves_then_closes_and_never_buys(tmp_path
     asyncio.run(run())
     assert out["held"] > 0 and out["medium"] == pytest.approx(out["held"])
     assert out["high"] == pytest.approx(out["held"] * 0.5, rel=0.02)
+    assert out["high_again"] == pytest.approx(out["high"])
     assert out["critical"] == 0.0
     reasons = [r["reason"] for r in ledger.rebalances().items]
     assert reasons == ["EMERGENCY", "EMERGENCY"]
@@ -143,3 +148,25 @@ def test_an_emergency_on_a_risk_event_halves_then_closes_and_never_buys(tmp_path
     assert closed.close_reason is CloseReason.REBALANCE
     assert closed.reduced_pnl != 0.0  # the HIGH trim realised its part (fees at least)
     assert ledger.account()["realised"] == pytest.approx(closed.realised_pnl)  # trims included, once
+
+
+def test_an_event_helios_surveil_wrote_to_the_ledger_trims_as_one_found_in_process(tmp_path: Path) -> None:
+    kernel, live = trading_kernel(tmp_path, surveillance_run="ledger", risk_max_hold_s=86_400.0)
+    ledger = Ledger(kernel.settings.resolved_database_url)
+    out: dict[str, float] = {}
+
+    async def run() -> None:
+        await start_trading(kernel, live, 20)
+        out["held"] = weight_of(kernel)
+        at = kernel.clock.timestamp()
+        high = SecurityEvent("ev-high", "oracle_deviation", "hyperliquid", "BTC", Severity.HIGH, Severity.HIGH, 80.0,
+                             {}, at, at, 1)  # fmt: skip
+        ledger.record_surveillance([event_row(high)])
+        for _ in range(3):  # followed every 15 s while it lasts: one emergency
+            await kernel._follow_events(TimeEvent("surveil-follow", 0))
+        out["after"] = weight_of(kernel)
+        await kernel.close()
+
+    asyncio.run(run())
+    assert out["held"] > 0 and out["after"] == pytest.approx(out["held"] * 0.5, rel=0.02)
+    assert [r["reason"] for r in ledger.rebalances().items] == ["EMERGENCY"]
