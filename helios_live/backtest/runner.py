@@ -53,9 +53,6 @@ async def replay(
             f"{ledger.url} holds decisions already: a replay needs a ledger of its own (it would skip"
             " every candle decided there)"
         )
-    # A new ledger holds no allocation targets and a replay computes none: nothing to follow.
-    allocation = settings.allocation.model_copy(update={"enabled": False})
-    settings = settings.model_copy(update={"allocation": allocation})
     clock = TestClock(start_s=start)
     client = ReplayDataClient(
         recorded,
