@@ -54,7 +54,10 @@ def test_the_gate_step_denies_on_critical_scales_on_high_and_names_the_event() -
 
 
 def test_a_critical_event_in_the_ledger_blocks_entries_until_it_ends_and_exits_still_run(tmp_path: Path) -> None:
-    kernel, live = trading_kernel(tmp_path, surveillance_run="ledger", risk_max_hold_s=300.0)
+    # Without Tier 5 allocation, whose emergency rebalance would close the position on the
+    # CRITICAL event itself (tests/unit/live/test_allocation_kernel.py): here the exit must be the
+    # position's own, through the blocked entries.
+    kernel, live = trading_kernel(tmp_path, surveillance_run="ledger", risk_max_hold_s=300.0, allocation_enabled=False)
     ledger = Ledger(kernel.settings.resolved_database_url)
 
     async def run() -> tuple[int, int]:
