@@ -36,6 +36,7 @@ from helios_core.allocation.attribution import (
 from helios_core.trading.enums import OrderSide
 from helios_live.data.lake import Lake
 from helios_live.ledger import Ledger
+from helios_live.ledger.records import all_items
 from helios_live.settings import HeliosSettings
 
 Benchmark = Literal["equal", "volume"]
@@ -43,7 +44,6 @@ BENCHMARKS: tuple[Benchmark, ...] = ("equal", "volume")
 VOLUME_DAYS = 30  # the trailing window of the volume benchmark, the days before the one attributed
 CANDLES, TIMEFRAME = "candles", "1m"
 DAY = timedelta(days=1)
-PAGE = 1000  # the ledger's largest page
 DayFills = dict[str, tuple[float, list[PairFill]]]  # pair: (holding at the day's start, fills in the day)
 
 
@@ -118,17 +118,12 @@ def fills(ledger: Ledger, until: datetime) -> list[PairFill]:
     """Every fill before `until`: what a pair holds at any moment is the sum of its fills (opens,
     trims and closes alike, partial fills included)."""
     out: list[PairFill] = []
-    cursor: str | None = None
-    while True:
-        page = ledger.fills(cursor=cursor, limit=PAGE)
-        for row in page.items:
-            if row["filled_at"] < until:
-                sign = 1.0 if row["side"] == OrderSide.BUY else -1.0
-                quantity, price, fee = (float(row[k]) for k in ("quantity", "price", "fee"))
-                out.append(PairFill(row["pair"], row["filled_at"], sign * quantity, price, fee))
-        if page.next_cursor is None:
-            return out
-        cursor = page.next_cursor
+    for row in all_items(ledger.fills):
+        if row["filled_at"] < until:
+            sign = 1.0 if row["side"] == OrderSide.BUY else -1.0
+            quantity, price, fee = (float(row[k]) for k in ("quantity", "price", "fee"))
+            out.append(PairFill(row["pair"], row["filled_at"], sign * quantity, price, fee))
+    return out
 
 
 class Holdings:

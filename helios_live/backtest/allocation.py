@@ -13,13 +13,13 @@ from helios_live.backtest.backtester import Backtester, Market, Progress, Simula
 from helios_live.backtest.compare import SHOWN
 from helios_live.data.lake import Lake
 from helios_live.ledger import Ledger
+from helios_live.ledger.records import all_items
 from helios_live.settings import HeliosSettings
 from helios_live.trading.allocation import Allocator
 
 # The batch side builds the optimiser for a market (helios_dagster.allocation.backtest): the
 # live package has none of its own.
 Allocating = Callable[[HeliosSettings, Market], Allocator]
-PAGE = 1000
 
 
 def compare_allocation(
@@ -66,20 +66,9 @@ def compare_allocation(
 def _history(url: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     ledger = Ledger(url)
     try:
-        return _all(ledger.allocation_targets), _all(ledger.rebalances)
+        return all_items(ledger.allocation_targets), all_items(ledger.rebalances)
     finally:
         ledger.close()
-
-
-def _all(page_of: Callable[..., Any]) -> list[dict[str, Any]]:
-    items: list[dict[str, Any]] = []
-    cursor = None
-    while True:
-        page = page_of(cursor=cursor, limit=PAGE)
-        items += page.items
-        if page.next_cursor is None:
-            return items
-        cursor = page.next_cursor
 
 
 def _reasons(rebalances: list[dict[str, Any]]) -> list[str]:

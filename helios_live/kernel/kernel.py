@@ -236,7 +236,7 @@ class Kernel(Timers):
         if self.surveillance is not None:
             await self.surveillance.restore()
             self.surveillance.start(self.ops_clock)
-        if self.settings.allocation.enabled and self.allocation.allocator is None:
+        if self.allocation.reads_ledger:
             await self.allocation.refresh()
         if self.followed is not None:
             await self._follow_events(TimeEvent("surveil-follow", 0))

@@ -129,9 +129,8 @@ class Timers:
             every(self, self.ops_clock, "health", self.settings.live.health_s, self._check_health)
         if self.ledger_writer.spool is not None:
             every(self, self.ops_clock, "ledger-retry", self.settings.ledger.retry_s, self._retry_ledger)
-        allocation = self.settings.allocation
-        if allocation.enabled and self.allocation.allocator is None:
-            every(self, self.ops_clock, "allocation-refresh", allocation.refresh_s, self._refresh_targets)
+        if self.allocation.reads_ledger:
+            every(self, self.ops_clock, "allocation-refresh", self.settings.allocation.refresh_s, self._refresh_targets)
 
     def _set_timers(self: Scheduled) -> None:
         """Every job on the market clock; set once the clock has a time."""

@@ -6,6 +6,7 @@ Money is in the pair's quote currency (ZAR for BTCZAR); quantities in its base c
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple
@@ -146,3 +147,18 @@ class Page:
 
     items: list[dict[str, Any]]
     next_cursor: str | None
+
+
+PAGE_MAX = 1000  # the ledger's largest page
+
+
+def all_items(read: Callable[..., Page], **filters: Any) -> list[dict[str, Any]]:
+    """Every row a paged ledger query (`Ledger.fills`, `.rebalances`, ...) returns, newest first."""
+    items: list[dict[str, Any]] = []
+    cursor: str | None = None
+    while True:
+        page = read(**filters, cursor=cursor, limit=PAGE_MAX)
+        items += page.items
+        if page.next_cursor is None:
+            return items
+        cursor = page.next_cursor

@@ -58,11 +58,11 @@ from helios_live.ledger.models import (
     VaultSnapshotRow,
 )
 from helios_live.ledger.orders import JournalEntry, OrderIntentRecord, OrderTransitionRecord
-from helios_live.ledger.records import DecisionRef, ModeRecord, Outcome, Page, PredictionRecord, Unit
+from helios_live.ledger.records import PAGE_MAX, DecisionRef, ModeRecord, Outcome, Page, PredictionRecord, Unit
 from helios_live.ledger.spool import DRAINED, Event
 
 MIGRATIONS = Path(__file__).parent / "migrations"
-MAX_LIMIT = 1000
+MAX_LIMIT = PAGE_MAX
 BACKENDS = ("sqlite", "postgresql")
 PG_UNDEFINED_TABLE = "42P01"
 PROBABILITIES = {"p_buy": "BUY", "p_sell": "SELL", "p_hold": "HOLD"}

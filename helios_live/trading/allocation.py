@@ -104,6 +104,11 @@ class Allocation:
         self.errors = 0
         self._acted: dict[str, int] = {}  # security event id -> the severity its emergency trimmed at
 
+    @property
+    def reads_ledger(self) -> bool:
+        """Whether the targets come from the ledger (the Dagster asset's), not from an allocator."""
+        return self.settings.enabled and self.allocator is None
+
     def step(self) -> AllocationCap:
         return AllocationCap(self.book, self.desk, self.settings.band)
 
@@ -235,8 +240,6 @@ class Allocation:
             result = await self.desk.request_close(trim.key, CloseReason.REBALANCE, now)
         else:
             result = await self.desk.trim(trim.key, trim.quantity, now)
-            if isinstance(result, Execution):
-                self.desk.store_trims([result], now)
         if isinstance(result, Execution):
             o = result.order
             order |= {"client_order_id": o.client_order_id, "status": str(o.status), "filled": o.filled_quantity,

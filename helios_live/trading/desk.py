@@ -90,7 +90,7 @@ class Desk:
         self._closing: set[str] = set()  # position keys with a close order out
         self._trimming: set[str] = set()  # position keys with a trim order out
         self._exit_after: dict[str, CloseReason] = {}  # exits that met a trim out: they go when it ends
-        self._deferred: set[asyncio.Task[None]] = set()
+        self._deferred: set[asyncio.Task[Execution | str | None]] = set()
         self._waiting: dict[str, Execution | str | None] = {}  # orders whose submit is being awaited
         self._attempts: dict[str, int] = {}  # close orders sent per position
         self._partial: dict[str, list[Order]] = {}  # close orders that filled in part, per position
@@ -342,7 +342,8 @@ class Desk:
 
     async def trim(self, key: str, quantity: float, now: float) -> Execution | str | None:
         """Sell part of an open position at the market (a rebalance); the rest stays open with its
-        stops. A string says why nothing was sold; None: the fill is still to come."""
+        stops. Stored as a close is (`request_close`). A string says why nothing was sold; None:
+        the fill is still to come (and is stored when it does)."""
         position = self.account.positions.get(key)
         if position is None:
             return f"position {key} is not open"
@@ -364,10 +365,10 @@ class Desk:
             as_datetime(now), position.leverage, CloseReason.REBALANCE,
         )  # fmt: skip
         self._trimming.add(key)
-        return await self._submit(client, intent)
-
-    def store_trims(self, trimmed: list[Execution], now: float) -> None:
-        self._store_closes(trimmed, now)
+        execution = await self._submit(client, intent)
+        if isinstance(execution, Execution):
+            self._store_closes([execution], now)
+        return execution
 
     def _reduced(self, order: Order) -> Execution | str:
         key = order.intent.position_key
@@ -392,13 +393,9 @@ class Desk:
         reason = self._exit_after.pop(key, None)
         if reason is None:
             return
-        task = asyncio.get_running_loop().create_task(self._exit_now(key, reason, now))
+        task = asyncio.get_running_loop().create_task(self.request_close(key, reason, now))
         self._deferred.add(task)
         task.add_done_callback(self._deferred.discard)
-
-    async def _exit_now(self, key: str, reason: CloseReason, now: float) -> None:
-        if key in self.account.positions:
-            await self.request_close(key, reason, now)
 
     def _closed(self, order: Order) -> Execution | str:
         intent = order.intent

@@ -2,8 +2,8 @@
 `allocation_daily`, 00:15 UTC) and again when a serious security event starts (sensor
 `allocation_on_risk_event`), written to the ledger for the live service to read.
 
-Unpartitioned on purpose: the ledger's newest targets are the ones in force, so a backfill of
-old days would replace today's. `as_of` in the run config recomputes a past moment by hand."""
+Unpartitioned on purpose: the targets in force are those of the newest data, and a backfill
+would only add a row per past day that nothing reads. `as_of` in the run config recomputes a past moment by hand."""
 
 import hashlib
 import json
@@ -16,13 +16,13 @@ import dagster as dg
 from helios_dagster.allocation import allocate
 from helios_dagster.allocation.load import load_data
 from helios_live.ledger import Ledger
+from helios_live.ledger.records import all_items
 from helios_live.settings import HeliosSettings
 
 ASSET = "allocation_targets"
 JOB = "allocation_job"
 RANKS = {"LOW": 1, "MEDIUM": 2, "HIGH": 3, "CRITICAL": 4}
 MAX_FIRED = 1000  # event ids the sensor's cursor remembers (an event is rewritten as it changes)
-PAGE = 500
 OVERLAP = timedelta(minutes=10)
 
 
@@ -79,16 +79,9 @@ def risk_request(
 def _events(ledger: Ledger, since: str | None) -> list[dict[str, Any]]:
     """Events seen since the cursor (oldest first); on the first tick, only the active ones: a
     sensor started on a year of history must not act on all of it."""
-    out: list[dict[str, Any]] = []
-    page_cursor: str | None = None
     # monitors write in their own order: read a little before the cursor (the fired ids dedupe)
     start = _time(since) - OVERLAP if since else None
-    while True:
-        page = ledger.security_events(since=start, active=None if start else True, cursor=page_cursor, limit=PAGE)
-        out.extend(page.items)
-        if page.next_cursor is None:
-            return out[::-1]
-        page_cursor = page.next_cursor
+    return all_items(ledger.security_events, since=start, active=None if start else True)[::-1]
 
 
 def build(settings: HeliosSettings) -> dg.Definitions:
