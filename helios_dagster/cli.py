@@ -246,6 +246,35 @@ def surveil(
     asyncio.run(run_monitors(_settings(), typer.echo, once))
 
 
+@app.command("analytics")
+def analytics(
+    ledger: Annotated[str, typer.Option(help="The ledger to report on: live, demo or backtest.<run>.")] = "live",
+) -> None:
+    """Export every ledger to the lake and build the dbt marts over it (job analytics_job), then
+    print the report."""
+    from helios_dagster.runs import run_analytics
+
+    settings = _settings()
+    run_analytics(settings, _instance(), verbose=False)
+    _echo_report(settings, ledger)
+
+
+@app.command("report")
+def report(
+    ledger: Annotated[str, typer.Option(help="The ledger to report on: live, demo or backtest.<run>.")] = "live",
+) -> None:
+    """Print the last analytics build: performance, daily P&L, decision funnel, go-live criteria."""
+    _echo_report(_settings(), ledger)
+
+
+def _echo_report(settings: HeliosSettings, ledger: str) -> None:
+    from helios_dagster.analytics.report import report_lines
+    from helios_live.data.analytics import read_analytics
+
+    for line in report_lines(read_analytics(settings.home.resolve()), ledger):
+        typer.echo(line)
+
+
 @app.command("demo")
 def demo() -> None:
     """Build the lake from the sample data in the repo and print what came out."""

@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from helios_dagster.defs import allocation
+from helios_dagster.defs import allocation, analytics
 from helios_dagster.defs.allocation.attribution import ATTRIBUTION_ASSETS
 from helios_dagster.defs.features import definitions as features
 from helios_dagster.defs.market_data import definitions as market_data
@@ -27,6 +27,7 @@ def build_defs(settings: HeliosSettings, **resource_overrides: object) -> dg.Def
         surveillance.build(settings),
         allocation.build(settings),
         dg.Definitions(assets=ATTRIBUTION_ASSETS),
+        analytics.build(settings),
         dg.Definitions(
             jobs=[pipeline],
             schedules=[build_schedule(settings, pipeline)],

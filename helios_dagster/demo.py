@@ -17,13 +17,16 @@ import typer
 
 from helios_core.errors import HeliosError
 from helios_core.features.spec import TIMEFRAMES, vector_names
+from helios_dagster.analytics.ledger_export import backtest_name
+from helios_dagster.analytics.report import go_live_lines, performance_lines, report_lines
+from helios_dagster.defs.analytics.dbt import warehouse_path
 from helios_dagster.defs.model.backtests import held_out_period
 from helios_dagster.defs.model.definitions import latest_candidate
 from helios_dagster.defs.model.evidence import read_candidate_backtest, read_walk_forward
 from helios_dagster.defs.model.gate import read_decision
 from helios_dagster.defs.model.layout import Layout, Runs
 from helios_dagster.resources import market_data_from
-from helios_dagster.runs import CheckOutcome, RunSummary, run_market_data, run_training
+from helios_dagster.runs import CheckOutcome, RunSummary, run_analytics, run_market_data, run_training
 from helios_dagster.schedules import PIPELINE
 from helios_dagster.summaries import (
     approval_lines,
@@ -34,6 +37,7 @@ from helios_dagster.summaries import (
     walk_forward_lines,
 )
 from helios_live.backtest.run import run_backtest
+from helios_live.data.analytics import read_analytics
 from helios_live.data.coverage import coverage_table, lake_coverage
 from helios_live.data.lake import Lake
 from helios_live.data.sources import FileSource
@@ -90,6 +94,7 @@ def run_demo(settings: HeliosSettings, instance: dg.DagsterInstance) -> None:
     states = _print_checks(checks)
     _print_backtest(training)
     _print_approval(backtested, registry, version)
+    _print_analytics(settings, instance, training)
     elapsed = time.perf_counter() - started
     typer.echo(
         f"\nDemo finished in {elapsed:.1f} s: {len(pairs)} pairs; checks: {states['ok']} passed, "
@@ -196,6 +201,23 @@ def _print_backtest(training: RunSummary) -> None:
     elif evidence.active is not None:
         typer.echo(f"  ACTIVE {evidence.active.version} on the same period: Sharpe {_sharpe(evidence.active.sharpe)}")
     typer.echo(f"  Report: {ours.report}")
+
+
+def _print_analytics(settings: HeliosSettings, instance: dg.DagsterInstance, training: RunSummary) -> None:
+    """The dbt marts over the demo's ledgers: the replay's paper trading and the backtest."""
+    typer.echo("\nAnalytics: the ledgers exported to the lake, the dbt marts built over them and the lake ...")
+    run_analytics(settings, instance, verbose=False)
+    analytics = read_analytics(settings.home.resolve())
+    typer.echo("Paper trading (the live replay above):")
+    echo_all(typer.echo, report_lines(analytics, "demo"), indent="")
+    tested = training.materialized.get("candidate_backtest", {}).get("evidence")
+    if tested:
+        report = Path(read_candidate_backtest(Path(str(tested))).candidate.report)
+        name = backtest_name(settings, report.with_name("ledger.sqlite"))
+        typer.echo("The candidate's backtest:")
+        echo_all(typer.echo, performance_lines(analytics, name), indent="")
+        echo_all(typer.echo, go_live_lines(analytics, name), indent="")
+    typer.echo(f"  Again at any time: `helios report --ledger demo`; the warehouse: {warehouse_path(settings)}")
 
 
 def _sharpe(value: float | None) -> str:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
+import sys
 import warnings
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
@@ -116,6 +119,23 @@ def run_training(
         }
     }
     return _execute(settings, TRAIN_JOB, {}, instance, verbose, "training", {}, config)
+
+
+def run_analytics(
+    settings: HeliosSettings,
+    instance: dg.DagsterInstance,
+    verbose: bool = True,
+    ledgers: Mapping[str, str] | None = None,
+) -> RunSummary:
+    """Export the ledgers (`ledgers`: name -> URL, else every one found) and build the dbt
+    project over them and the lake (job `analytics_job`)."""
+    from helios_dagster.defs.analytics import JOB as ANALYTICS_JOB
+
+    config = {"ops": {"ledger_export": {"config": {"ledgers": dict(ledgers or {})}}}}
+    # dagster-dbt echoes every dbt log line to stdout; quiet runs keep them out of the demo's
+    # output (a failure's message still names the failing tests and rows).
+    with contextlib.redirect_stdout(sys.stdout if verbose else io.StringIO()):
+        return _execute(settings, ANALYTICS_JOB, {}, instance, verbose, "analytics", {}, config)
 
 
 def _execute(

@@ -15,6 +15,8 @@ from helios_live.api.guards import Guard
 from helios_live.api.routers import engine as engine_router
 from helios_live.api.routers import events, health, llm, metrics, orders_journal, predictions, security, trading
 from helios_live.api.routers.attribution import router as attribution_router
+from helios_live.api.routers.performance import router as performance_router
+from helios_live.data.analytics import AnalyticsCache
 from helios_live.kernel.build import build_kernel
 from helios_live.kernel.kernel import Kernel
 from helios_live.ledger import Ledger
@@ -44,12 +46,14 @@ def create_app(settings: HeliosSettings, kernel: Kernel | None = None) -> FastAP
         exception_handlers={HeliosError: helios_error, RequestValidationError: invalid_request},
     )
     app.state.settings, app.state.engine, app.state.ledger = settings, engine, ledger
-    app.state.metrics = metrics.registry_for(engine)
+    app.state.analytics = AnalyticsCache(settings.home)  # the marts the analytics build publishes
+    app.state.metrics = metrics.registry_for(engine, app.state.analytics)
     routers = (
         engine_router.router,
         predictions.router,
         trading.router,
         attribution_router,
+        performance_router,
         llm.router,
         orders_journal.router,
         security.router,

@@ -3,8 +3,10 @@
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Iterator
+from decimal import Decimal
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
@@ -12,6 +14,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from helios_live.data.analytics import Analytics, AnalyticsCache
 from helios_live.kernel import status as report
 from helios_live.kernel.kernel import Kernel
 from helios_live.kernel.stages import BUCKETS, Stages
@@ -151,9 +154,78 @@ def histograms(stages: Stages, name: str, documentation: str, label: str) -> His
     return family
 
 
-def registry_for(engine: Kernel) -> CollectorRegistry:
+# mart_performance's figures as gauges {ledger, period}: (column, name, help)
+PERFORMANCE = (
+    ("total_return", "helios_performance_return", "compounded return over the period, a fraction of equity"),
+    ("sharpe", "helios_performance_sharpe", "annualised Sharpe ratio of the daily returns over the period"),
+    ("sortino", "helios_performance_sortino", "annualised Sortino ratio of the daily returns over the period"),
+    ("max_drawdown", "helios_performance_max_drawdown", "largest peak-to-trough fall of equity, a fraction"),
+    ("var_95", "helios_performance_var_95", "one-day historical value at risk at 95%, a fraction of equity"),
+    ("var_99", "helios_performance_var_99", "one-day historical value at risk at 99%, a fraction of equity"),
+    ("win_rate", "helios_performance_win_rate", "closed trades that made money, a fraction"),
+    ("profit_factor", "helios_performance_profit_factor", "gross profit over gross loss of the closed trades"),
+)
+
+
+class AnalyticsCollector(Collector):
+    """The published marts (docs/live.md, Metrics), read at scrape time through the cache:
+    a stat per mart, a read only when the analytics build published again."""
+
+    def __init__(self, cache: AnalyticsCache) -> None:
+        self.cache = cache
+
+    def collect(self) -> Iterator[Metric]:
+        yield from analytics_metrics(self.cache.read())
+
+
+def _number(value: Any) -> float | None:
+    """A finite figure, or None (null in the mart): no NaN is exported."""
+    if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
+        return None
+    number = float(value)
+    return number if math.isfinite(number) else None
+
+
+def analytics_metrics(analytics: Analytics) -> Iterator[Metric]:
+    """Every ledger's figures in mart_performance and mart_go_live; a null figure is left out."""
+    built = GaugeMetricFamily(
+        "helios_analytics_built_timestamp_seconds", "when the published analytics were built, Unix time"
+    )
+    if analytics.built_at is not None:
+        built.add_metric([], analytics.built_at.timestamp())
+    yield built
+    rows = analytics.rows("mart_performance")
+    for column, name, documentation in PERFORMANCE:
+        family = GaugeMetricFamily(name, documentation, labels=["ledger", "period"])
+        for row in rows:
+            figure = _number(row.get(column))
+            if figure is not None:
+                family.add_metric([str(row["ledger"]), str(row["period"])], figure)
+        yield family
+    value = GaugeMetricFamily(
+        "helios_go_live_value",
+        "a go-live criterion's measured value (go_live: criteria passed)",
+        labels=["ledger", "criterion"],
+    )
+    passed = GaugeMetricFamily(
+        "helios_go_live_passed", "1 if the go-live criterion passed, 0 if not", labels=["ledger", "criterion"]
+    )
+    for row in analytics.rows("mart_go_live"):
+        labels = [str(row["ledger"]), str(row["criterion"])]
+        measured = _number(row.get("value"))
+        if measured is not None:
+            value.add_metric(labels, measured)
+        if isinstance(row.get("passed"), bool):
+            passed.add_metric(labels, float(row["passed"]))
+    yield value
+    yield passed
+
+
+def registry_for(engine: Kernel, analytics: AnalyticsCache | None = None) -> CollectorRegistry:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(EngineCollector(engine))
+    if analytics is not None:
+        registry.register(AnalyticsCollector(analytics))
     return registry
 
 

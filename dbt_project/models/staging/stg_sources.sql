@@ -1,0 +1,1 @@
+{{ ledger_scan('sources', {'kind': 'varchar', 'url': 'varchar', 'capital': 'double', 'exported_at': 'timestamptz'}) }}
