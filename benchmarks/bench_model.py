@@ -26,7 +26,7 @@ import torch
 
 from helios_dagster.ml.export import export_onnx, session
 from helios_dagster.ml.model import PRESETS, Exported, HeliosNet, parameter_count
-from helios_live.models.inference import providers, session_options
+from helios_live.models.sessions import providers, session_options
 
 WINDOW = 16
 SINGLE_RUNS = {"small": 2000, "base": 3000, "large": 200}  # base: enough calls for a stable p99

@@ -9,6 +9,7 @@ import pandas as pd
 
 from helios_core.errors import HeliosError
 from helios_core.features.spec import BLOCK, FEATURE_SET_VERSION, TIMEFRAMES, vector_names
+from helios_dagster.ml.step import windows
 
 
 class TrainingError(HeliosError):
@@ -32,8 +33,7 @@ class Samples:
 
     def batch(self, which: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(features, mask) for samples `which`: (batch, timeframes, window, 30)."""
-        rows = self.ends[which][:, None] + np.arange(-self.window + 1, 1)
-        return self.vectors[rows].transpose(0, 2, 1, 3), self.mask[rows].transpose(0, 2, 1, 3)
+        return windows(self.vectors, self.mask, self.ends[which], self.window)
 
     def last_vectors(self, which: np.ndarray) -> np.ndarray:
         """The decision-time vector and its mask, flattened: the baselines' input."""

@@ -9,8 +9,10 @@ the nodes that only built them: the same outputs bit for bit, about 100 fewer no
 
 from __future__ import annotations
 
+import copy
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import onnx
@@ -19,14 +21,17 @@ import torch
 from onnx import numpy_helper
 
 from helios_core.features.spec import BLOCK, TIMEFRAMES
-from helios_dagster.ml.data import Samples
 from helios_dagster.ml.model import Exported, HeliosNet
-from helios_live.models.inference import providers, session_options
+from helios_live.models.sessions import providers, session_options
+
+if TYPE_CHECKING:  # data.py needs pandas, which a bare GPU host (benchmarks/bench_gpu.py) may not have
+    from helios_dagster.ml.data import Samples
 
 OPSET = 17
 INPUTS = ("features", "mask")
 OUTPUTS = ("probabilities", "confidence", "attention")
 PARITY_TOLERANCE = 1e-5
+CPU = ["CPUExecutionProvider"]
 RECURRENT = ("LSTM", "GRU")
 FIRST_STATE_INPUT = 5  # LSTM / GRU inputs: X, W, R, B, sequence_lens, initial_h (, initial_c, P)
 _STATE_PLUMBING = ("Slice", "Reshape", "Unsqueeze", "Squeeze", "Expand")
@@ -36,7 +41,7 @@ def export_onnx(net: HeliosNet, path: Path, window: int) -> None:
     """Write the model as ONNX with a dynamic batch axis; inputs (batch, 3, window, 30)."""
     # The wrapper itself in eval mode: the exporter restores the wrapper's mode afterwards,
     # and a wrapper left in train mode would switch the net's dropout back on.
-    model = Exported(net.cpu()).eval()
+    model = Exported(on_cpu(net)).eval()
     example = torch.zeros(2, len(TIMEFRAMES), window, BLOCK), torch.ones(2, len(TIMEFRAMES), window, BLOCK)
     axes = {name: {0: "batch"} for name in (*INPUTS, *OUTPUTS)}
     with warnings.catch_warnings():
@@ -94,17 +99,31 @@ def _zeros(name: str, producer: dict[str, onnx.NodeProto]) -> bool:
     return not any(v.any() for v in values)  # no `value`: zeros by definition
 
 
-def session(path: Path) -> ort.InferenceSession:
-    """The model as the live service runs it (`helios_live.models.inference.session_options`)."""
-    return ort.InferenceSession(str(path), session_options(), providers=providers())
+def on_cpu(net: HeliosNet) -> HeliosNet:
+    """The net itself when it is on the CPU, else a CPU copy: a GPU-trained net stays on its GPU."""
+    if all(p.device.type == "cpu" for p in net.parameters()):
+        return net
+    return copy.deepcopy(net).cpu()
+
+
+def session(path: Path, on: list[str] | None = None) -> ort.InferenceSession:
+    """The model as the live service runs it (`helios_live.models.sessions`), on the providers
+    `on` (default: CUDA when this onnxruntime has it, else the CPU)."""
+    return ort.InferenceSession(str(path), session_options(), providers=on or providers())
 
 
 def parity(net: HeliosNet, path: Path, samples: Samples, which: np.ndarray) -> float:
     """Largest absolute difference of any output between onnxruntime and torch on `which`."""
     features, mask = samples.batch(which)
+    return parity_on(net, path, features, mask)
+
+
+def parity_on(net: HeliosNet, path: Path, features: np.ndarray, mask: np.ndarray) -> float:
+    """Both on the CPU, whatever device trained the net: the check is of the export, and a GPU's
+    kernels (TF32 among them) differ from the CPU's by more than the limit on their own."""
     features, mask = np.ascontiguousarray(features, dtype=np.float32), np.ascontiguousarray(mask, dtype=np.float32)
-    onnx_out = session(path).run(list(OUTPUTS), {"features": features, "mask": mask})
-    model = Exported(net.cpu()).eval()
+    onnx_out = session(path, CPU).run(list(OUTPUTS), {"features": features, "mask": mask})
+    model = Exported(on_cpu(net)).eval()
     with torch.no_grad():
         torch_out = model(torch.from_numpy(features), torch.from_numpy(mask))
     return max(float(np.abs(a - b.numpy()).max()) for a, b in zip(onnx_out, torch_out, strict=True))

@@ -1,24 +1,35 @@
 """Training: class-weighted AdamW with early stopping, walk-forward folds, baselines, metrics.
 
-Seeded and deterministic on CPU. On a CUDA device it uses bf16 autocast and pinned memory;
-the same code runs on either.
+Seeded and deterministic on CPU. On a CUDA device it uses bf16 autocast and pinned memory
+(`helios_dagster.ml.step`); the same code runs on either.
 """
 
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 import torch
-from torch import nn
 
 from helios_core.features.spec import BLOCK, TIMEFRAMES
 from helios_dagster.ml.data import Samples, Split, TrainingError, chronological_split, walk_forward
 from helios_dagster.ml.metrics import baselines, classification_metrics
 from helios_dagster.ml.model import CLASSES, PRESETS, HeliosNet
+from helios_dagster.ml.step import (
+    NonFiniteLoss,
+    Throughput,
+    describe,
+    device,
+    objective,
+    precision_for,
+    seed_everything,
+    step,
+    to_device,
+)
 
 Log = Callable[[str], None]
 
@@ -36,6 +47,7 @@ class TrainConfig:
     folds: int = 3
     seed: int = 7
     min_train_samples: int = 500
+    precision: str = "auto"  # bf16 autocast on CUDA, fp32 elsewhere; or "fp32" / "bf16"
 
 
 @dataclass
@@ -44,16 +56,14 @@ class TrainResult:
     split: Split
     metrics: dict[str, object] = field(default_factory=dict)
     history: list[dict[str, float]] = field(default_factory=list)
+    run: dict[str, object] = field(default_factory=dict)  # device, precision, throughput of the final fit
 
 
-def device() -> torch.device:
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-
-def _seed(seed: int) -> None:
-    torch.manual_seed(seed)
-    np.random.seed(seed)  # noqa: NPY002 -- torch and sklearn read the global generator
-    torch.use_deterministic_algorithms(True, warn_only=device().type == "cuda")
+@dataclass
+class Fitted:
+    net: HeliosNet
+    history: list[dict[str, float]]
+    run: dict[str, object]
 
 
 def normalisation(samples: Samples, rows: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
@@ -68,11 +78,7 @@ def normalisation(samples: Samples, rows: np.ndarray) -> tuple[torch.Tensor, tor
 
 
 def _tensors(samples: Samples, which: np.ndarray, target: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    features, mask = samples.batch(which)
-    x, m = torch.from_numpy(np.ascontiguousarray(features)), torch.from_numpy(np.ascontiguousarray(mask))
-    if target.type == "cuda":
-        x, m = x.pin_memory(), m.pin_memory()
-    return x.to(target, non_blocking=True), m.to(target, non_blocking=True)
+    return to_device(*samples.batch(which), target)
 
 
 def predict(
@@ -103,47 +109,39 @@ def _check_trainable(samples: Samples, split: Split, config: TrainConfig, need_t
         raise TrainingError(f"the training labels hold a single class ({classes.tolist()}): nothing to learn")
 
 
-def fit(samples: Samples, split: Split, config: TrainConfig, log: Log) -> tuple[HeliosNet, list[dict[str, float]]]:
+def fit(samples: Samples, split: Split, config: TrainConfig, log: Log) -> Fitted:
     """Train on `split.train`, early-stopping on `split.validation` loss; the best epoch is kept."""
     _check_trainable(samples, split, config, need_test=False)
-    _seed(config.seed)
     target = device()
+    precision = precision_for(target, config.precision)
+    seed_everything(config.seed, target)
     mean, std = normalisation(samples, samples.ends[split.train])
     net = HeliosNet(PRESETS[config.preset], mean, std).to(target)
-    counts = np.bincount(samples.labels[split.train], minlength=CLASSES).astype(float)
-    weights = torch.tensor(
-        np.where(counts > 0, counts.sum() / (CLASSES * np.maximum(counts, 1)), 0.0), dtype=torch.float32
-    )
-    class_loss = nn.CrossEntropyLoss(weight=weights.to(target))
-    confidence_loss = nn.BCEWithLogitsLoss()
+    loss = objective(samples.labels[split.train], CLASSES, target, config.confidence_weight)
     optimiser = torch.optim.AdamW(net.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
     rng = np.random.default_rng(config.seed)
     labels = torch.from_numpy(samples.labels)
     best, best_state, stale, history = math.inf, None, 0, []
+    throughput = Throughput()
     for epoch in range(1, config.max_epochs + 1):
         net.train()
         order = rng.permutation(split.train)
         total, seen = 0.0, 0
         for start in range(0, len(order), config.batch_size):
+            started = time.perf_counter()
             which = order[start : start + config.batch_size]
             x, m = _tensors(samples, which, target)
-            y = labels[which].to(target)
-            with torch.autocast(device_type=target.type, dtype=torch.bfloat16, enabled=target.type == "cuda"):
-                logits, conf, _ = net(x, m)
-                correct = (logits.argmax(dim=-1) == y).float().detach()
-                loss = class_loss(logits.float(), y) + config.confidence_weight * confidence_loss(conf.float(), correct)
-            if not torch.isfinite(loss):
-                raise TrainingError(f"loss became {loss.item()} at epoch {epoch}; nothing was registered")
-            optimiser.zero_grad()
-            loss.backward()
-            nn.utils.clip_grad_norm_(net.parameters(), 1.0)
-            optimiser.step()
-            total += loss.item() * len(which)
+            try:
+                value = step(net, optimiser, loss, (x, m, labels[which].to(target)), precision)
+            except NonFiniteLoss as error:
+                raise TrainingError(f"{error} at epoch {epoch}; nothing was registered") from None
+            throughput.timed(len(which), started)
+            total += value * len(which)
             seen += len(which)
         probabilities, _ = predict(net, samples, split.validation)
         val_labels = samples.labels[split.validation]
         val_loss = float(
-            class_loss(
+            loss.class_loss(
                 torch.log(torch.from_numpy(probabilities).clamp_min(1e-7)).to(target),
                 torch.from_numpy(val_labels).to(target),
             ).item()
@@ -166,7 +164,14 @@ def fit(samples: Samples, split: Split, config: TrainConfig, log: Log) -> tuple[
                 break
     if best_state is not None:
         net.load_state_dict(best_state)
-    return net.eval(), history
+    run = {
+        "device": describe(target),
+        "precision": precision,
+        "samples_per_s": round(throughput.per_second, 1),
+        "torch": torch.__version__,
+    }
+    log(f"trained on {run['device']} in {precision}: {run['samples_per_s']} samples/s")
+    return Fitted(net.eval(), history, run)
 
 
 def evaluate(
@@ -198,9 +203,9 @@ def train(samples: Samples, config: TrainConfig, embargo: pd.Timedelta, log: Log
             log(f"fold {k}: skipped ({len(fold.train)} training samples)")
             continue
         log(f"fold {k}: {len(fold.train)} train / {len(fold.validation)} validation samples")
-        net, _ = fit(samples, fold, config, log)
-        folds.append({"fold": k, **evaluate(net, samples, fold.train, fold.validation, config.seed)})
+        fold_net = fit(samples, fold, config, log).net
+        folds.append({"fold": k, **evaluate(fold_net, samples, fold.train, fold.validation, config.seed)})
     log(f"final model: {len(split.train)} train / {len(split.validation)} validation / {len(split.test)} test samples")
-    net, history = fit(samples, split, config, log)
-    test = evaluate(net, samples, split.train, split.test, config.seed)
-    return TrainResult(net, split, {"folds": folds, "test": test}, history)
+    final = fit(samples, split, config, log)
+    test = evaluate(final.net, samples, split.train, split.test, config.seed)
+    return TrainResult(final.net, split, {"folds": folds, "test": test}, final.history, final.run)

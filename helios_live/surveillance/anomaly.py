@@ -22,7 +22,7 @@ import onnxruntime as ort
 
 from helios_core.surveillance.anomaly import FEATURES, Calibration, SigmaModel
 from helios_core.surveillance.events import Severity
-from helios_live.models.inference import session_options
+from helios_live.models.sessions import session_options
 
 MODEL_FILE, META_FILE, ACTIVE_FILE = "model.onnx", "model.json", "ACTIVE"
 Method = Literal["isolation_forest", "sigma", "none"]

@@ -52,7 +52,7 @@ def test_shuffled_labels_score_chance_on_the_test_period_and_trade_like_random_e
 ) -> None:
     samples = build_samples([shuffled], CONFIG.window, pd.Timedelta("1min"))
     split = chronological_split(samples, HOUR)  # the training's own split, purge and embargo
-    net, _ = fit(samples, split, CONFIG, lambda _: None)
+    net = fit(samples, split, CONFIG, lambda _: None).net
     scores = evaluate(net, samples, split.train, split.test, CONFIG.seed)
     margin = _chance_margin(samples.labels[split.test])
     # The network, and the pipeline's logistic regression on the same inputs: two epochs of a small

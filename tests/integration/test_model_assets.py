@@ -58,6 +58,8 @@ def test_the_train_job_registers_checks_backtests_and_gates_a_model(
     meta = registry.get(version).meta
     assert meta["role"] == "candidate" and meta["feature_set_version"] == "1.0.0" and meta["window"] == 8
     assert meta["preset"] == "small"
+    training = meta["training"]  # no GPU here: the CPU, in fp32, at a measured rate
+    assert training["device"] == "cpu" and training["precision"] == "fp32" and training["samples_per_s"] > 0
     assert meta["checks"] == {"onnx_parity": True, "leakage": True}
     assert meta["parity"]["max_abs_difference"] <= 1e-5
     assert set(meta["metrics"]["test"]["baselines"]) == {"majority", "logistic_regression"}

@@ -128,6 +128,7 @@ def build(settings: HeliosSettings) -> dg.Definitions:
                 "version": bundle.version,
                 "preset": bundle.meta["preset"],
                 "parameters": bundle.meta["parameters"],
+                "training": bundle.meta["training"],
                 "test_model": test["model"],
                 "test_baselines": test["baselines"],
                 "lift": test["lift"],

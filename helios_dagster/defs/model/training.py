@@ -20,7 +20,7 @@ from helios_core.features.leakage import lookahead_check, recursive_check, sampl
 from helios_core.features.spec import FEATURE_SET_VERSION, TIMEFRAMES, max_warmup, vector_names
 from helios_core.timeframes import Timeframe
 from helios_dagster.ml.data import Samples, Split, TrainingError, build_samples
-from helios_dagster.ml.export import PARITY_TOLERANCE, export_onnx, parity
+from helios_dagster.ml.export import PARITY_TOLERANCE, export_onnx, on_cpu, parity
 from helios_dagster.ml.model import PRESETS, HeliosNet, parameter_count
 from helios_dagster.ml.train import TrainConfig, TrainResult, train
 from helios_live.data.lake import Lake, PartitionFile
@@ -140,7 +140,8 @@ def train_and_register(
     staged = Path(tempfile.mkdtemp(prefix=".staged-", dir=_ensure(registry.root)))
     try:
         export_onnx(result.net, staged / "model.onnx", config.window)
-        torch.save(result.net.state_dict(), staged / "model.pt")
+        # CPU tensors: a bundle trained on a GPU loads on a host without one
+        torch.save(on_cpu(result.net).state_dict(), staged / "model.pt")
         parity_which = result.split.test[:PARITY_SAMPLES]
         difference = parity(result.net, staged / "model.onnx", samples, parity_which)
         leakage = leakage_passed(store, pairs, base, window)
@@ -217,6 +218,7 @@ def bundle_meta(
         "split": {k: int(len(v)) for k, v in vars(result.split).items() if v is not None},
         "metrics": json.loads(json.dumps(result.metrics, default=float)),
         "history": result.history,
+        "training": result.run,
         "parity": {"max_abs_difference": difference, "tolerance": PARITY_TOLERANCE, "samples": PARITY_SAMPLES},
         "checks": {"onnx_parity": difference <= PARITY_TOLERANCE, "leakage": bool(leakage["passed"])},
         "leakage": leakage,
@@ -229,7 +231,7 @@ def recheck_parity(bundle: Bundle, settings: HeliosSettings, store: Lake) -> flo
     """The parity check, redone from the registered files on real samples of the dataset."""
     meta = bundle.meta
     net = HeliosNet(PRESETS[meta["preset"]])
-    net.load_state_dict(torch.load(bundle.path / "model.pt", weights_only=True))
+    net.load_state_dict(torch.load(bundle.path / "model.pt", weights_only=True, map_location="cpu"))
     trained = meta["training_window"]
     window = (date.fromisoformat(trained["first_day"]), date.fromisoformat(trained["last_day"]))
     frames, base, _ = load_dataset(store, settings, window)

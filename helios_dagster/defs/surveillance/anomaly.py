@@ -29,7 +29,7 @@ from helios_core.surveillance.anomaly import FEATURES, Calibration, SigmaModel, 
 from helios_dagster.defs.surveillance.forest_onnx import forest_to_onnx
 from helios_dagster.resources import LakeResource
 from helios_live.data.lake import Lake
-from helios_live.models.inference import session_options
+from helios_live.models.sessions import session_options
 from helios_live.settings import load_settings
 from helios_live.surveillance.anomaly import ACTIVE_FILE, META_FILE, MODEL_FILE, AnomalyMeta, active_directory
 

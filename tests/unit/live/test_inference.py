@@ -69,7 +69,7 @@ def test_features_never_valid_in_training_are_masked_live(tmp_path: Path) -> Non
 def test_the_service_runs_its_model_with_the_measured_session_settings(tmp_path: Path) -> None:
     import onnxruntime as ort
 
-    from helios_live.models.inference import session_options
+    from helios_live.models.sessions import session_options
 
     options = session_options()
     assert options.intra_op_num_threads == 1 and options.inter_op_num_threads == 1
