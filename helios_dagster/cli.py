@@ -155,12 +155,9 @@ def model_list(
 def model_promote(version: Annotated[str, typer.Argument(help="A version from `helios model list`.")]) -> None:
     """Make VERSION the ACTIVE model by hand (refused for a walk-forward fold's model, or if its
     parity or leakage checks failed; the gate's other rules are the operator's call)."""
-    from helios_dagster.defs.model.training import WALK_FORWARD
     from helios_live.models.registry import Registry
 
     registry = Registry(_settings().models_root)
-    if registry.get(version).meta.get("role") == WALK_FORWARD:
-        raise HeliosError(f"{version} is a walk-forward fold's model: evidence for a candidate, never promoted")
     registry.promote(version, "promoted by hand (helios model promote)")
     typer.echo(f"{version} is ACTIVE")
 

@@ -11,10 +11,10 @@ from typing import Any
 from helios_dagster.defs.model.definitions import latest_candidate
 from helios_dagster.defs.model.evidence import read_walk_forward
 from helios_dagster.defs.model.gate import read_decision
-from helios_dagster.defs.model.training import CANDIDATE, WALK_FORWARD
+from helios_dagster.defs.model.training import CANDIDATE
 from helios_dagster.runs import RunSummary
 from helios_dagster.summaries import backtest_lines, classification_lines, decision_lines, figure, walk_forward_lines
-from helios_live.models.registry import Registry
+from helios_live.models.registry import WALK_FORWARD, Registry
 from helios_live.settings import HeliosSettings
 
 HEADER = (

@@ -17,6 +17,7 @@ from pydantic import ValidationError
 
 from helios_core.errors import HeliosError
 from helios_live.api.logs import REQUEST_LOGGERS, Scrubber
+from helios_live.api.principals import Role
 from helios_live.settings import HeliosSettings, load_settings, problems
 
 live_app = typer.Typer(
@@ -25,6 +26,8 @@ live_app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+users_app = typer.Typer(help="The UI's users (HELIOS_UI_USERS_FILE).", no_args_is_help=True)
+live_app.add_typer(users_app, name="users")
 
 
 class JsonFormatter(logging.Formatter):
@@ -42,6 +45,9 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry)
 
 
+QUIET_LOGGERS = ("httpx", "httpcore")
+
+
 def configure_logging(level: str = "INFO", secrets: Iterable[str] = ()) -> None:
     """JSON lines on stderr, with credentials in URLs and the given `secrets` masked: on the
     handler for every logger, and on the request-line loggers for any handler they are given."""
@@ -55,6 +61,10 @@ def configure_logging(level: str = "INFO", secrets: Iterable[str] = ()) -> None:
     for name in REQUEST_LOGGERS:
         logger = logging.getLogger(name)
         logger.filters[:] = [f for f in logger.filters if not isinstance(f, Scrubber)] + [scrubber]
+    # httpx logs every request's full URL at INFO; an alert channel's URL is its credential
+    # (Slack's and Discord's webhooks, Telegram's bot token), so only its warnings are kept.
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 def _settings() -> HeliosSettings:
@@ -82,7 +92,19 @@ def serve(
         typer.echo(f"error: invalid configuration: {problems(exc)}", err=True)
         raise typer.Exit(2) from exc
     faulthandler.enable()  # a fatal signal leaves its traceback on stderr, next to the logs
-    secrets = (settings.api.token, settings.valr.api_key, settings.valr.api_secret)
+    secrets = (
+        settings.api.token,
+        settings.api.viewer_token,
+        settings.ui.session_secret,
+        settings.valr.api_key,
+        settings.valr.api_secret,
+        settings.alerts.webhook_url,
+        settings.alerts.webhook_secret,
+        settings.alerts.slack_url,
+        settings.alerts.discord_url,
+        settings.alerts.telegram_token,
+        settings.alerts.smtp_password,
+    )
     configure_logging(secrets=[secret.get_secret_value() for secret in secrets])
     uvicorn.run(
         create_app(settings),
@@ -111,6 +133,32 @@ def simulate(
 
     configure_logging()
     asyncio.run(run_simulator(recorded, speed=speed, host="127.0.0.1", port=port, rest_port=rest_port, on_ready=ready))
+
+
+@users_app.command("add")
+def add_user(
+    name: Annotated[str, typer.Argument(help="The user's name: letters, digits and . _ @ -")],
+    role: Annotated[Role, typer.Option(help="viewer reads; operator reads and acts.")] = "viewer",
+    file: Annotated[
+        Path, typer.Option(envvar="HELIOS_UI_USERS_FILE", help="The users file (created mode 0600).")
+    ] = Path(".helios/ui-users"),
+) -> None:
+    """Add a user, or set an existing user's role and password. The password is read from a
+    prompt, or from the first line of stdin when it is not a terminal; never from arguments,
+    which other users of the machine can see."""
+    from helios_live.api.users import add_user as write_user
+
+    if sys.stdin.isatty():
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    else:
+        password = sys.stdin.readline().rstrip("\r\n")
+    file.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        existed = write_user(file, name, role, password)
+    except HeliosError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    typer.echo(f"{'updated' if existed else 'added'} {name} ({role}) in {file}")
 
 
 def main() -> None:

@@ -28,12 +28,14 @@ import uvicorn
 import websockets
 
 from helios_live.api.app import create_app
+from helios_live.api.users import add_user
 from helios_live.data.lake import Lake
 from helios_live.data.recorded import Recorded
 from helios_live.models.registry import Registry
 from helios_live.settings import HeliosSettings
 from helios_live.venues.valr.simulator.exchange import ExchangeSimulator
 
+DEMO_USER = "demo"
 SPEED = 600.0  # a simulated minute every 0.1 s
 RECENT_DAYS = 4  # the end of the month: the model's held-out test period
 DEMO_MIN_CONFIDENCE = 0.40
@@ -77,6 +79,9 @@ async def live_demo(settings: HeliosSettings, echo: Callable[[str], None], hours
         ledger = settings.home.resolve() / "demo" / "live.db"
         ledger.parent.mkdir(parents=True, exist_ok=True)
         ledger.unlink(missing_ok=True)
+        users, password = ledger.with_name("ui-users"), secrets.token_urlsafe(12)
+        users.unlink(missing_ok=True)
+        add_user(users, DEMO_USER, "operator", password)  # the dashboard's login for this run only
         service = settings.replace(
             live_pairs=(pair,),
             live_candles="buckets",  # the sample has candles, not trades, for this pair
@@ -87,9 +92,16 @@ async def live_demo(settings: HeliosSettings, echo: Callable[[str], None], hours
             api_token=token,
             database_url=f"sqlite:///{ledger}",
             live_min_confidence=DEMO_MIN_CONFIDENCE,
+            ui_users_file=users,
         )
         server = uvicorn.Server(
-            uvicorn.Config(create_app(service), host="127.0.0.1", port=service.api.port, log_level="warning")
+            uvicorn.Config(
+                create_app(service),
+                host="127.0.0.1",
+                port=service.api.port,
+                log_level="warning",
+                timeout_graceful_shutdown=5,  # a dashboard left open on the replay does not hold the exit
+            )
         )
         serving = asyncio.create_task(server.serve())
         base = f"http://127.0.0.1:{service.api.port}"
@@ -102,7 +114,12 @@ async def live_demo(settings: HeliosSettings, echo: Callable[[str], None], hours
             f" (default {settings.live.min_confidence}: the demo's small, briefly trained model is rarely that sure)"
         )
         try:
-            await _until_subscribed(server, base)
+            await _until_subscribed(server, base, token)
+            echo(
+                f"  dashboard {base}/ui while the replay runs (user {DEMO_USER}, password {password}); afterwards"
+                f" `HELIOS_DATABASE_URL=sqlite:///{ledger} HELIOS_LIVE_AUTOSTART=false helios live serve`"
+                " serves this ledger at http://127.0.0.1:8000/ui"
+            )
             auth = {"Authorization": f"Bearer {token}"}
             async with httpx.AsyncClient(base_url=base, headers=auth) as client:
                 await client.post("/api/autonomous-engine/auto-trading/enable")
@@ -124,9 +141,10 @@ async def live_demo(settings: HeliosSettings, echo: Callable[[str], None], hours
     return metrics
 
 
-async def _until_subscribed(server: uvicorn.Server, base: str) -> None:
+async def _until_subscribed(server: uvicorn.Server, base: str, token: str) -> None:
     """The service is up and its stream subscribed, so the replay starts with it listening."""
-    async with asyncio.timeout(30), httpx.AsyncClient(base_url=base) as client:
+    auth = {"Authorization": f"Bearer {token}"}  # reads need the token too (docs/live.md, "Security")
+    async with asyncio.timeout(30), httpx.AsyncClient(base_url=base, headers=auth) as client:
         while True:
             if server.started:
                 metrics = (await client.get("/api/autonomous-engine/metrics")).json()

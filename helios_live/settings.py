@@ -142,10 +142,31 @@ class Group(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
 
+def _origins(value: tuple[str, ...]) -> tuple[str, ...]:
+    for origin in value:
+        scheme, separator, authority = origin.partition("://")
+        if scheme not in ("http", "https") or not separator or not authority or "/" in authority:
+            raise ValueError(f"{origin!r} is not an origin such as https://desk.example:8443 (no path, no '*')")
+    return value
+
+
 class ApiSettings(Group):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
-    token: SecretStr = SecretStr("")
+    token: SecretStr = SecretStr("")  # the operator's bearer token
+    viewer_token: SecretStr = SecretStr("")  # a bearer token that reads but cannot act
+    rate_per_min: int = Field(default=600, ge=1, le=1_000_000)  # requests per client and per principal
+    login_rate_per_min: int = Field(default=10, ge=1, le=10_000)  # login attempts per client and per user name
+    # Origins allowed to call the API from a browser page (CORS); none by default.
+    cors_origins: Annotated[tuple[str, ...], NoDecode, BeforeValidator(_split), AfterValidator(_origins)] = ()
+
+
+class UiSettings(Group):
+    # Lines of `name role argon2-hash`, mode 0600 or 0400; written by `helios-live users add`.
+    users_file: Path | None = None
+    session_secret: SecretStr = SecretStr("")  # signs session cookies; empty: a new one each start
+    session_hours: float = Field(default=12.0, gt=0, le=24 * 30)
+    secure_cookie: bool = False  # Secure cookies even when requests arrive over plain http (a TLS proxy)
 
 
 class HttpSettings(Group):
@@ -442,8 +463,82 @@ class AllocationSettings(Group):
     emergency: Literal["HIGH", "CRITICAL"] = "HIGH"  # the lowest security-event severity that trims
 
 
+Severity = Literal["INFO", "WARNING", "CRITICAL"]
+
+
+def _alert_url(value: SecretStr) -> SecretStr:
+    """A channel's URL carries its credential: https, or http to this machine only (a test's fake)."""
+    url = value.get_secret_value()
+    if not url:
+        return value
+    scheme, _, rest = url.partition("://")
+    host = rest.split("/", 1)[0].rsplit("@", 1)[-1]
+    host = host[1:].split("]", 1)[0] if host.startswith("[") else host.rsplit(":", 1)[0]
+    if scheme == "https" and host:
+        return value
+    if scheme == "http" and is_loopback(host):
+        return value
+    raise ValueError("must be an https:// URL (http:// only to a loopback address)")
+
+
+AlertUrl = Annotated[SecretStr, AfterValidator(_alert_url)]
+
+
+class AlertSettings(Group):
+    """Alerts (docs/alerts.md): each channel is off until its URL (or bot token, or SMTP host) is
+    set, and takes the alerts at or above its own severity floor."""
+
+    throttle_s: float = Field(default=300.0, ge=0, le=LONGEST_S)  # a condition's next alert after its recovery
+    reminder_s: float = Field(default=0.0, ge=0, le=LONGEST_S)  # 0: a firing condition is sent once
+    check_s: float = Field(default=10.0, ge=1, le=3600)  # the timer that reads the engine's state
+    stream_down_s: float = Field(default=300.0, gt=0, le=LONGEST_S)
+    retries: int = Field(default=3, ge=0, le=10)  # after the first try
+    backoff_s: float = Field(default=1.0, ge=0, le=60)  # doubling: 1, 2, 4 s
+    timeout_s: float = Field(default=5.0, gt=0, le=60)  # per try
+    webhook_url: AlertUrl = SecretStr("")
+    webhook_secret: SecretStr = SecretStr("")  # signs the body: X-Helios-Signature: sha256=<hmac>
+    webhook_min_severity: Severity = "INFO"
+    slack_url: AlertUrl = SecretStr("")
+    slack_min_severity: Severity = "WARNING"
+    discord_url: AlertUrl = SecretStr("")
+    discord_min_severity: Severity = "WARNING"
+    telegram_token: SecretStr = SecretStr("")
+    telegram_chat_id: str = ""
+    telegram_base_url: str = "https://api.telegram.org"
+    telegram_min_severity: Severity = "WARNING"
+    smtp_host: str = ""
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_starttls: bool = True
+    smtp_username: str = ""
+    smtp_password: SecretStr = SecretStr("")
+    smtp_from: str = ""
+    smtp_to: Annotated[tuple[str, ...], NoDecode, BeforeValidator(_split)] = ()
+    smtp_min_severity: Severity = "CRITICAL"
+
+    @field_validator("telegram_base_url")
+    @classmethod
+    def _telegram_base(cls, value: str) -> str:
+        _alert_url(SecretStr(value))
+        return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _complete(self) -> AlertSettings:
+        if self.telegram_token.get_secret_value() and not self.telegram_chat_id:
+            raise ValueError("HELIOS_ALERTS_TELEGRAM_CHAT_ID is required with HELIOS_ALERTS_TELEGRAM_TOKEN")
+        if self.smtp_host and not (self.smtp_from and self.smtp_to):
+            raise ValueError(
+                "HELIOS_ALERTS_SMTP_FROM and HELIOS_ALERTS_SMTP_TO are required with HELIOS_ALERTS_SMTP_HOST"
+            )
+        if self.smtp_username and not self.smtp_starttls and not is_loopback(self.smtp_host):
+            raise ValueError(
+                "HELIOS_ALERTS_SMTP_USERNAME without HELIOS_ALERTS_SMTP_STARTTLS would send the password in clear"
+            )
+        return self
+
+
 GROUPS = (
     "api",
+    "ui",
     "ledger",
     "http",
     "valr",
@@ -462,6 +557,7 @@ GROUPS = (
     "llm",
     "surveillance",
     "allocation",
+    "alerts",
 )
 
 
@@ -486,6 +582,7 @@ class HeliosSettings(BaseSettings):
     reference_pair: str = "BTCZAR"
     environment: Literal["development", "production"] = "development"
     api: ApiSettings = ApiSettings()
+    ui: UiSettings = UiSettings()
     http: HttpSettings = HttpSettings()
     valr: ValrSettings = ValrSettings()
     label: LabelSettings = LabelSettings()
@@ -504,6 +601,7 @@ class HeliosSettings(BaseSettings):
     llm: LlmSettings = LlmSettings()
     surveillance: SurveillanceSettings = SurveillanceSettings()
     allocation: AllocationSettings = AllocationSettings()
+    alerts: AlertSettings = AlertSettings()
     # The SDK's own variable, unprefixed: the one a user of Claude already has set.
     anthropic_api_key: SecretStr = Field(default=SecretStr(""), validation_alias="ANTHROPIC_API_KEY")
 
@@ -551,12 +649,21 @@ class HeliosSettings(BaseSettings):
         # run without one (docs/live.md). A token that is set is always held to the rule: with one,
         # the API stops checking that its callers are local.
         token = self.api.token.get_secret_value()
-        weakness = token_weakness(token) if token else None
-        if weakness is not None:
-            raise ValueError(f"HELIOS_API_TOKEN {weakness}; {GENERATE_HINT}")
-        if not token and not (self.environment == "development" and is_loopback(self.api.host)):
+        secrets = {
+            "HELIOS_API_TOKEN": token,
+            "HELIOS_API_VIEWER_TOKEN": self.api.viewer_token.get_secret_value(),
+            "HELIOS_UI_SESSION_SECRET": self.ui.session_secret.get_secret_value(),
+        }
+        for name, value in secrets.items():
+            weakness = token_weakness(value) if value else None
+            if weakness is not None:
+                raise ValueError(f"{name} {weakness}; {GENERATE_HINT}")
+        if token and secrets["HELIOS_API_VIEWER_TOKEN"] == token:
+            raise ValueError("HELIOS_API_VIEWER_TOKEN must differ from HELIOS_API_TOKEN: a viewer must not act")
+        if not self.authenticated and not (self.environment == "development" and is_loopback(self.api.host)):
             raise ValueError(
-                f"HELIOS_API_TOKEN must be a secret of at least {MIN_TOKEN_LENGTH} characters unless"
+                f"HELIOS_API_TOKEN must be a secret of at least {MIN_TOKEN_LENGTH} characters (or"
+                " HELIOS_API_VIEWER_TOKEN or HELIOS_UI_USERS_FILE set) unless"
                 " HELIOS_ENVIRONMENT=development and HELIOS_API_HOST is a loopback address"
             )
         unknown = sorted(set(self.risk.sectors) - set(self.live.pairs) - set(self.pairs))
@@ -569,6 +676,12 @@ class HeliosSettings(BaseSettings):
                 " approver answers by its own deadline, with its failure policy, before the chain cuts it short"
             )
         return self
+
+    @property
+    def authenticated(self) -> bool:
+        """Whether callers must authenticate: false only in development mode (docs/live.md)."""
+        api = self.api
+        return bool(api.token.get_secret_value() or api.viewer_token.get_secret_value() or self.ui.users_file)
 
     @property
     def approver(self) -> str:

@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
-import secrets
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, status
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
+from starlette.requests import HTTPConnection
 
 from helios_core.errors import ConfigurationError
 from helios_core.pairs import normalise_pair
+from helios_live.api.auth import BEARER_REQUIRED, Identity
+from helios_live.api.gate import IDENTITY, client_of
+from helios_live.api.principals import Principal
+from helios_live.api.sessions import COOKIE
 from helios_live.kernel.kernel import Kernel
 from helios_live.ledger import Ledger
-from helios_live.settings import HeliosSettings
+from helios_live.settings import HeliosSettings, is_loopback
 
-_bearer = HTTPBearer(auto_error=False, description="HELIOS_API_TOKEN")
+# Declared for the OpenAPI schema (its security schemes); the gate (gate.py) reads the credentials.
+_bearer = HTTPBearer(auto_error=False, description="HELIOS_API_TOKEN (operator) or HELIOS_API_VIEWER_TOKEN")
+_cookie = APIKeyCookie(name=COOKIE, auto_error=False, description="the UI's session (POST /ui/login)")
 
 
 def get_engine(request: Request) -> Kernel:
@@ -32,20 +38,37 @@ def get_settings(request: Request) -> HeliosSettings:
     return settings
 
 
-def token_ok(settings: HeliosSettings, presented: str | None) -> bool:
-    expected = settings.api.token.get_secret_value()
-    if not expected:
-        return True  # development on loopback only: the settings refuse this anywhere else
-    return presented is not None and secrets.compare_digest(presented.encode(), expected.encode())
+def principal_of(connection: HTTPConnection) -> Principal:
+    """The caller the gate identified (development mode: the local operator); 401 without one."""
+    identity: Identity | None = connection.scope.get(IDENTITY)
+    if identity is None or identity.principal is None:
+        problem = identity.problem if identity is not None else BEARER_REQUIRED
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, problem, headers={"WWW-Authenticate": "Bearer"})
+    return identity.principal
 
 
-def require_token(
-    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
-) -> None:
-    if not token_ok(get_settings(request), credentials.credentials if credentials else None):
+def require_viewer(
+    request: Request,
+    _token: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    _session: Annotated[str | None, Depends(_cookie)],
+) -> Principal:
+    return principal_of(request)
+
+
+def require_operator(principal: Annotated[Principal, Depends(require_viewer)]) -> Principal:
+    if not principal.operator:
         raise HTTPException(
-            status.HTTP_401_UNAUTHORIZED, "a valid bearer token is required", headers={"WWW-Authenticate": "Bearer"}
+            status.HTTP_403_FORBIDDEN, f"this action needs the operator role; {principal.name!r} is a {principal.role}"
         )
+    return principal
+
+
+def require_local_or_viewer(request: Request) -> Principal | None:
+    """Open to a client on this machine (a probe, a local Prometheus); anyone else needs a principal."""
+    if is_loopback(client_of(request.scope)):
+        identity: Identity | None = request.scope.get(IDENTITY)
+        return identity.principal if identity is not None else None
+    return principal_of(request)
 
 
 def known_pair(pair: str, engine: Kernel, settings: HeliosSettings) -> str:
@@ -64,4 +87,10 @@ def known_pair(pair: str, engine: Kernel, settings: HeliosSettings) -> str:
 EngineDep = Annotated[Kernel, Depends(get_engine)]
 LedgerDep = Annotated[Ledger, Depends(get_ledger)]
 SettingsDep = Annotated[HeliosSettings, Depends(get_settings)]
-Authorized = Depends(require_token)
+Viewer = Annotated[Principal, Depends(require_viewer)]
+"""Any authenticated principal (401 without one)."""
+Operator = Annotated[Principal, Depends(require_operator)]
+"""A principal with the operator role (401 without one, 403 for a viewer)."""
+Authorized = Depends(require_operator)
+"""`Operator` for a route's `dependencies=[...]`, where the principal itself is not needed."""
+LocalOrViewer = Depends(require_local_or_viewer)

@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse
 
 from helios_core.errors import ConfigurationError, HeliosError
 from helios_live.kernel.kernel import EngineStateError
+from helios_live.kernel.tiers import TierError
 from helios_live.ledger import LedgerError
 from helios_live.trading.desk import ModeError, PositionError
 
@@ -20,6 +21,7 @@ _STATUS = {
     EngineStateError: status.HTTP_409_CONFLICT,
     ModeError: status.HTTP_409_CONFLICT,
     PositionError: status.HTTP_409_CONFLICT,
+    TierError: status.HTTP_409_CONFLICT,
     ConfigurationError: status.HTTP_422_UNPROCESSABLE_CONTENT,
     LedgerError: status.HTTP_503_SERVICE_UNAVAILABLE,
 }

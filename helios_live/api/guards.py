@@ -40,10 +40,16 @@ def loopback_origin(value: str) -> bool:
     return bool(separator) and scheme.lower() in ("http", "https") and loopback_authority(authority)
 
 
-def _json(content_type: str) -> bool:
+def _media_type(content_type: str) -> str:
     header = MimeHeader()
     header["content-type"] = content_type
-    return header.get_content_type() == "application/json"
+    return header.get_content_type()
+
+
+def _accepted(path: str, content_type: str) -> bool:
+    """JSON everywhere; under /ui also a plain HTML form (the login page posts one)."""
+    media = _media_type(content_type)
+    return media == "application/json" or (path.startswith("/ui/") and media == "application/x-www-form-urlencoded")
 
 
 class Guard:
@@ -52,8 +58,9 @@ class Guard:
     (400, DNS rebinding) and an Origin that is not a loopback page on a mutating request or the
     WebSocket (403, cross-site requests); a body above `max_body` (413, by its Content-Length or
     once a streamed body passes it, reading no further); a body on a mutating request that is not
-    JSON (415). With a token, a browser page elsewhere cannot present it without the operator's
-    help, so origins are left to the token."""
+    JSON (415; a form is accepted under /ui). With credentials configured, origins are left to
+    them: a page elsewhere cannot present a token without a CORS preflight, nor the session
+    cookie (SameSite=Strict), nor its CSRF token."""
 
     def __init__(self, app: ASGIApp, *, local_only: bool, max_body: int = MAX_BODY) -> None:
         self.app = app
@@ -66,7 +73,7 @@ class Guard:
             return
         refusal = self._refusal(scope, Headers(scope=scope))
         if refusal is not None:
-            await _refuse(scope, receive, send, *refusal)
+            await refuse(scope, receive, send, *refusal)
         elif scope["type"] == "http":
             await self._bounded(scope, receive, send)
         else:
@@ -91,7 +98,7 @@ class Guard:
         if length is not None and int(length) > self.max_body:
             return 413, f"the body is limited to {self.max_body} bytes"
         has_body = int(length or 0) > 0 or "transfer-encoding" in headers
-        if mutating and has_body and not _json(headers.get("content-type", "")):
+        if mutating and has_body and not _accepted(scope["path"], headers.get("content-type", "")):
             return 415, "a request body must be JSON (Content-Type: application/json)"
         return None
 
@@ -105,7 +112,7 @@ class Guard:
                 return  # the client went away mid-body: nobody to answer
             body += message.get("body", b"")
             if len(body) > self.max_body:
-                await _refuse(scope, receive, send, 413, f"the body is limited to {self.max_body} bytes")
+                await refuse(scope, receive, send, 413, f"the body is limited to {self.max_body} bytes")
                 return
             more = message.get("more_body", False)
         handed = False
@@ -120,8 +127,11 @@ class Guard:
         await self.app(scope, replay, send)
 
 
-async def _refuse(scope: Scope, receive: Receive, send: Send, code: int, detail: str) -> None:
+async def refuse(
+    scope: Scope, receive: Receive, send: Send, code: int, detail: str, headers: dict[str, str] | None = None
+) -> None:
+    """Answer `{"detail": ...}` with `code`, or close a WebSocket handshake (the server answers 403)."""
     if scope["type"] == "websocket":
-        await send({"type": "websocket.close", "code": 1008, "reason": detail})  # the server answers 403
+        await send({"type": "websocket.close", "code": 1008, "reason": detail})
     else:
-        await JSONResponse({"detail": detail}, status_code=code)(scope, receive, send)
+        await JSONResponse({"detail": detail}, status_code=code, headers=headers)(scope, receive, send)

@@ -44,6 +44,7 @@ class Approval:
         tolerance: float = 0.005,
         record: Record | None = None,
         perf: Callable[[], float] = time.perf_counter,
+        switched_on: Callable[[], bool] = lambda: True,
     ) -> None:
         """`view` builds a decision's market context, `resize` runs Tier 3 again on the context
         as it stands, `price` is a pair's latest price, `record` writes an engine event."""
@@ -51,7 +52,7 @@ class Approval:
         self.policy = policy
         self.breaker = breaker or CircuitBreaker(3, 300.0)
         self.deadline_s, self.tolerance = deadline_s, tolerance
-        self.record, self.perf = record, perf
+        self.record, self.perf, self.switched_on = record, perf, switched_on
         self.verdicts: Counter[str] = Counter()  # APPROVE / MODIFY / REJECT / NEURAL_ONLY
         self.failures: Counter[str] = Counter()  # by kind
         self.cost_usd = 0.0
@@ -110,12 +111,15 @@ class Approval:
         self.cost_usd += reply.cost_usd
         if reply.failure is not None:
             self.failures[reply.failure_kind or "unknown"] += 1
-            if self.record is not None:
+            # Switched off, every entry takes the policy: the TIER_SWITCHED event says so once.
+            if self.record is not None and reply.failure_kind != "switched_off":
                 kind = "LLM_TIMEOUT_FALLBACK" if self.policy == "neural_only" else "LLM_FAILSAFE_REJECT"
                 await self.record(kind, pair=context.pair, failure=reply.failure, policy=self.policy)
         return verdict
 
     async def _ask(self, prompt: Any, market: MarketContext, now: float) -> Reply:
+        if not self.switched_on():  # the operator's switch: the policy, and nothing asked or spent
+            return Reply(None, "switched_off: Tier 4 is switched off by the operator")
         if not self.breaker.allow(now):
             return Reply(None, f"circuit_open: {self.breaker.in_a_row} failures in a row; cooling down")
         try:

@@ -1,9 +1,11 @@
 """The kernel as `helios live serve` runs it: the clock, the VALR data client, the VALR venue
-(SHADOW and LIVE), the lake and (in-process) the surveillance monitors the settings choose."""
+(SHADOW and LIVE), the lake, (in-process) the surveillance monitors the settings choose, and the
+alerts."""
 
 from __future__ import annotations
 
 from helios_core.timeframes import as_datetime
+from helios_live.alerts.build import build_alerts
 from helios_live.clock import Clock, ExchangeClock, LiveClock
 from helios_live.data.lake import Lake
 from helios_live.kernel.kernel import Kernel
@@ -47,4 +49,5 @@ def build_kernel(settings: HeliosSettings, ledger: Ledger) -> Kernel:
         spool=spool,
         venue=valr_venue,
         surveillance=surveillance,
+        alerts=build_alerts(settings.alerts),
     )

@@ -19,6 +19,7 @@ run is the same on every machine. Ledger writes go to one writer thread in submi
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
 import time
@@ -49,6 +50,8 @@ from helios_core.surveillance.gate import Restriction, depends_on
 from helios_core.timeframes import as_datetime
 from helios_core.trading.enums import CloseReason, TradingMode
 from helios_core.trading.position import Execution, Position, position_key
+from helios_live.alerts.recorder import Recorder
+from helios_live.alerts.service import Alerts
 from helios_live.approval.approver import Approver
 from helios_live.approval.build import approver_for
 from helios_live.approval.context import MarketContext
@@ -68,9 +71,11 @@ from helios_live.kernel.records import decision_record, public
 from helios_live.kernel.refits import Refits, finite
 from helios_live.kernel.stages import Stages
 from helios_live.kernel.supervisor import Supervisor
+from helios_live.kernel.tiers import SWITCHABLE, Switched, TierError, TierSwitches
 from helios_live.kernel.timers import Timers, every
 from helios_live.kernel.venue import NoVenue, Venue
 from helios_live.ledger import Ledger, Outcome, PredictionRecord
+from helios_live.ledger.records import PAGE_MAX
 from helios_live.ledger.spool import Spool
 from helios_live.ledger.writer import LedgerWriter, Stored
 from helios_live.models.inference import Batcher, Predictor, SameBaseRegistry
@@ -109,6 +114,7 @@ class Kernel(Timers):
         venue: Callable[[Kernel], Venue] | None = None,
         surveillance: Surveillance | None = None,
         allocator: Allocator | None = None,
+        alerts: Alerts | None = None,
     ) -> None:
         """`venue` builds the venue SHADOW and LIVE trade through, once the desk exists (none:
         PAPER only). `model_version` pins one model (a backtest); None follows the registry's ACTIVE one.
@@ -121,7 +127,8 @@ class Kernel(Timers):
         `approval` replaces Tier 4's step whole (a backtest's baseline without it); otherwise
         the step asks `approver`, by default the one the settings name. `allocator` computes
         the allocation's targets at each daily check (a backtest's, on its own clock); without
-        one the kernel reads the newest targets from the ledger."""
+        one the kernel reads the newest targets from the ledger. `alerts` hears every engine
+        event and reads the engine's state on a timer of the ops clock (docs/alerts.md)."""
         self.settings = settings
         self.ledger, self.registry, self.clock, self.client, self.lake = ledger, registry, clock, client, lake
         self.ops_clock = ops_clock or clock
@@ -172,6 +179,7 @@ class Kernel(Timers):
             self.fitter, self.desk, settings.risk.refit_s, self.record, self.supervisor.timer, self.errors
         )
         self.sizing = Size(self.desk)
+        self.tiers = TierSwitches()
         self.approval: Step = approval or Approval(
             approver or approver_for(settings, ledger),
             self._market,
@@ -182,6 +190,7 @@ class Kernel(Timers):
             deadline_s=settings.llm.deadline_s,
             tolerance=settings.llm.price_tolerance,
             record=self.record,
+            switched_on=lambda: self.tiers.on("tier4"),
         )
         self.allocation = Allocation(
             settings.allocation, self.desk, self.ledger_writer, ledger, self.record, self.market_now, allocator
@@ -196,6 +205,11 @@ class Kernel(Timers):
         self._timers_set = False
         self._arriving: float | None = None
         self._halting: asyncio.Task[None] | None = None
+        self.alerts = alerts
+        if alerts is not None:
+            writes = partial(self.ledger_writer.run, ledger.record_alert_deliveries)
+            recorder = Recorder(writes, lambda: not self.ledger_writer.health.failing)
+            alerts.bind(self.ops_clock.timestamp, self.record, recorder)
 
     # control -------------------------------------------------------------------------------
     async def start(self, pairs: tuple[str, ...] | None = None, *, connect: bool = True) -> None:
@@ -293,6 +307,8 @@ class Kernel(Timers):
         await self.venue.close()
         if self.surveillance is not None:
             await self.surveillance.close()
+        if self.alerts is not None:
+            await self.alerts.close()
         self.ledger_writer.hand_over()
         self.writer.shutdown(wait=True)
 
@@ -325,6 +341,15 @@ class Kernel(Timers):
             # drawdown limit that stopped the engine would deny every entry for ever.
             self.desk.account.reset_peak()
             await self.record("EMERGENCY_STOP_CLEARED", reason=reason)
+
+    async def set_tier(self, tier: str, enabled: bool, by: str = "") -> None:
+        """Switch a tier on or off (TierError where that is unknown or unsafe); recorded, and
+        restored at the next start."""
+        self.tiers.check(tier, enabled)
+        if tier == "tier4" and not isinstance(self.approval, Approval):
+            raise TierError("this engine's approval step has no switch")
+        self.tiers.set(tier, enabled)
+        await self.record("TIER_SWITCHED", tier=tier, enabled=enabled, by=by)
 
     async def close_position(self, key: str) -> Execution:
         """Close one open position at the market (a manual close)."""
@@ -394,10 +419,11 @@ class Kernel(Timers):
         return self.models.version
 
     def _steps(self) -> list[Step]:
-        signal = Signal(self.settings.live.min_confidence)
+        signal = Switched(Signal(self.settings.live.min_confidence), "tier2", self.tiers)
         steps: list[Step] = [signal, Gate(), self.sizing, self.approval, Guard(self.desk), Execute(self.desk)]
         if self.settings.allocation.enabled:
-            steps.insert(steps.index(self.approval) + 1, self.allocation.step())
+            allocation = Switched(self.allocation.step(), "tier5", self.tiers, skip=True)
+            steps.insert(steps.index(self.approval) + 1, allocation)
         if self.surveillance is not None or self.followed is not None:
             gate = SurveillanceGate(self._restriction, self.settings.surveillance.high_size_factor)
             steps.insert(steps.index(self.approval) + 1, gate)
@@ -769,6 +795,8 @@ class Kernel(Timers):
             log.error("engine event %s not recorded: %s", kind, exc)
         log.info("%s %s %s", kind, pair or "", detail)
         self.broadcaster.publish({"type": "engine", "kind": kind, "pair": pair, "at": at.isoformat(), **detail})
+        if self.alerts is not None:
+            self.alerts.on_event(kind, pair, detail)
 
     def halted(self) -> str:
         """Why entries stop now, by the stated rule (docs/live.md): a new position must be in the
@@ -795,6 +823,23 @@ class Kernel(Timers):
         auto = self.ledger.events(kind="AUTO_TRADING", limit=1).items
         if auto:
             self.auto_trading = bool(auto[0]["detail"].get("enabled"))
+        self._restore_tiers()
+
+    def _restore_tiers(self) -> None:
+        """Each tier's latest switch, however far back: switches are few, a page holds many."""
+        seen: set[str] = set()
+        cursor: str | None = None
+        while True:
+            page = self.ledger.events(kind="TIER_SWITCHED", cursor=cursor, limit=PAGE_MAX)
+            for event in page.items:  # newest first
+                tier = str(event["detail"].get("tier"))
+                if tier not in seen:
+                    seen.add(tier)
+                    with contextlib.suppress(TierError):  # a tier this version cannot switch off stays on
+                        self.tiers.set(tier, bool(event["detail"].get("enabled")))
+            cursor = page.next_cursor
+            if cursor is None or seen >= SWITCHABLE:
+                return
 
     async def _give_up(self, task: str) -> None:
         """The stated rule for a task that keeps failing: close everything and stop the engine,

@@ -40,4 +40,21 @@ class ModelWatch:
         # Swapped between two events of the event loop: every candle is decided by exactly one model.
         self.predictor = predictor
         await self.record("MODEL_LOADED", version=active, previous=previous, provider=predictor.provider)
+        if self.pinned is None and previous is not None:
+            rollback = await asyncio.to_thread(rolled_back_to, self.registry, active)
+            if rollback is not None:
+                await self.record("MODEL_ROLLED_BACK", version=active, previous=previous, reason=rollback)
         return True
+
+
+def rolled_back_to(registry: Registry, version: str) -> str | None:
+    """The reason of the rollback that made `version` ACTIVE, when the registry's latest move of
+    its pointer was one (None: a promotion, or a history that cannot be read)."""
+    try:
+        history = registry.history()
+    except (OSError, ValueError):  # the model is loaded either way; only the notice is lost
+        return None
+    moves = [e for e in history if e.get("action") in ("promote", "rollback")]
+    if moves and moves[-1]["action"] == "rollback" and moves[-1].get("version") == version:
+        return str(moves[-1].get("reason", "rollback"))
+    return None

@@ -20,6 +20,7 @@ def status(kernel: Kernel) -> dict[str, Any]:
         "mode": kernel.mode,
         "auto_trading_enabled": kernel.auto_trading,
         "emergency_stop_active": kernel.emergency_stop,
+        "tiers_off": sorted(kernel.tiers.off),
         "pairs": list(kernel.pairs),
         "model_version": kernel.model_version,
         "uptime_s": round(max(0.0, now - started), 3) if started is not None and kernel.status == "RUNNING" else 0.0,

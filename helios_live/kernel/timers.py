@@ -15,13 +15,15 @@ from functools import partial
 from typing import Any, Protocol
 
 from helios_core.market import PairEvent, Tick
+from helios_live.alerts.service import Alerts
 from helios_live.clock import Clock, TimeEvent
 from helios_live.data.client import DataClient
-from helios_live.kernel import health
+from helios_live.kernel import alerting, health
 from helios_live.kernel.health import Watched
 from helios_live.kernel.model_watch import ModelWatch
 from helios_live.kernel.pair import Arrival, PairState
 from helios_live.kernel.supervisor import Supervisor
+from helios_live.kernel.tiers import TierSwitches
 from helios_live.ledger.writer import LedgerWriter
 from helios_live.models.inference import Predictor
 from helios_live.settings import HeliosSettings
@@ -35,7 +37,9 @@ DAY_S = 86_400
 
 
 class Scheduled(Protocol):
+    alerts: Alerts | None
     allocation: Allocation
+    approval: Any
     clock: Clock
     ops_clock: Clock
     client: DataClient
@@ -47,6 +51,7 @@ class Scheduled(Protocol):
     settings: HeliosSettings
     status: str
     supervisor: Supervisor
+    tiers: TierSwitches
     _arriving: float | None
     _timers_set: bool
     _failing: list[str] | None
@@ -79,6 +84,8 @@ class Scheduled(Protocol):
 
     async def _retry_ledger(self, event: TimeEvent) -> None: ...
 
+    async def _check_alerts(self, event: TimeEvent) -> None: ...
+
     async def _watch_spool(self) -> None: ...
 
     async def _timed_out(self, state: PairState, event: TimeEvent) -> None: ...
@@ -88,6 +95,8 @@ class Scheduled(Protocol):
     def _received(self, event: TimeEvent) -> float | None: ...
 
     def health_checks(self) -> dict[str, str]: ...
+
+    def market_now(self) -> float: ...
 
 
 def every(kernel: Scheduled, clock: Clock, name: str, interval: float, callback: Any, offset: float = 0.0) -> None:
@@ -131,6 +140,8 @@ class Timers:
             every(self, self.ops_clock, "ledger-retry", self.settings.ledger.retry_s, self._retry_ledger)
         if self.allocation.reads_ledger:
             every(self, self.ops_clock, "allocation-refresh", self.settings.allocation.refresh_s, self._refresh_targets)
+        if self.alerts is not None:
+            every(self, self.ops_clock, "alerts", self.alerts.check_s, self._check_alerts)
 
     def _set_timers(self: Scheduled) -> None:
         """Every job on the market clock; set once the clock has a time."""
@@ -191,6 +202,8 @@ class Timers:
         return health.checks(self)
 
     async def _allocation_check(self: Scheduled, event: TimeEvent) -> None:
+        if not self.tiers.on("tier5"):  # the allocation switched off: no daily trims either
+            return
         await self.allocation.check(event.ts)
 
     async def _refresh_targets(self: Scheduled, event: TimeEvent) -> None:
@@ -198,6 +211,10 @@ class Timers:
 
     async def _retry_ledger(self: Scheduled, event: TimeEvent) -> None:
         self.ledger_writer.retry()
+
+    async def _check_alerts(self: Scheduled, event: TimeEvent) -> None:
+        if self.alerts is not None:
+            await self.alerts.check(alerting.readings(self))
 
     async def _check_health(self: Scheduled, event: TimeEvent) -> None:
         await self._watch_spool()

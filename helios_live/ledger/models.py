@@ -547,3 +547,49 @@ class RebalancingEventRow(Base):
     weights_before: Mapped[dict[str, Any]] = mapped_column(JSON)
     weights_after: Mapped[dict[str, Any]] = mapped_column(JSON)
     orders: Mapped[list[Any]] = mapped_column(JSON)
+
+
+class AlertDeliveryRow(Base):
+    """One alert (or its recovery) sent to one channel: how many tries it took and how it ended."""
+
+    __tablename__ = "alert_deliveries"
+    __table_args__ = (
+        Index("ix_alert_deliveries_raised_at", "raised_at"),
+        Index("ix_alert_deliveries_alert_id", "alert_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigID, primary_key=True, autoincrement=True)
+    alert_id: Mapped[str] = mapped_column(String(64))
+    rule: Mapped[str] = mapped_column(String(48))
+    subject: Mapped[str] = mapped_column(String(66))
+    severity: Mapped[str] = mapped_column(String(16))
+    state: Mapped[str] = mapped_column(String(16))  # FIRING or RESOLVED
+    channel: Mapped[str] = mapped_column(String(32))
+    attempts: Mapped[int] = mapped_column(Integer)
+    outcome: Mapped[str] = mapped_column(String(16))  # DELIVERED or FAILED
+    error: Mapped[str | None] = mapped_column(Text)
+    message: Mapped[str] = mapped_column(Text)
+    raised_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    finished_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class ApiAuditRow(Base):
+    """What the API refused (`REFUSED`; `SUPPRESSED`: a count of further refusals of one client and
+    minute, not itemised) and every operator action it carried out (`ACTION`), with who and when."""
+
+    __tablename__ = "api_audit"
+    __table_args__ = (Index("ix_api_audit_at", "at"), Index("ix_api_audit_kind", "kind"))
+
+    id: Mapped[int] = mapped_column(BigID, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    kind: Mapped[str] = mapped_column(String(16))
+    client: Mapped[str] = mapped_column(String(64))
+    method: Mapped[str] = mapped_column(String(16))
+    path: Mapped[str] = mapped_column(String(512))
+    status: Mapped[int] = mapped_column(Integer)
+    detail: Mapped[str | None] = mapped_column(Text)
+    principal: Mapped[str | None] = mapped_column(String(64))
+    role: Mapped[str | None] = mapped_column(String(16))
+    via: Mapped[str | None] = mapped_column(String(16))
+    count: Mapped[int] = mapped_column(Integer)
+    body: Mapped[str | None] = mapped_column(Text)

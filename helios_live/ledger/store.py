@@ -36,9 +36,11 @@ from helios_core.trading.account import PortfolioSnapshot
 from helios_core.trading.enums import TradingMode
 from helios_core.trading.orders import require_aware
 from helios_core.trading.position import Execution, Position
-from helios_live.ledger import allocation, llm, orders, surveillance, trading
+from helios_live.ledger import alerts, allocation, audit, llm, orders, surveillance, trading
 from helios_live.ledger.models import (
+    AlertDeliveryRow,
     AllocationTargetRow,
+    ApiAuditRow,
     DecisionStepRow,
     EngineEventRow,
     FillRow,
@@ -594,6 +596,18 @@ class Ledger:
         with self._begin() as connection:
             return surveillance.prune(connection, before)
 
+    # alerts (ledger/alerts.py) ----------------------------------------------------------
+    def record_alert_deliveries(self, deliveries: Sequence[alerts.AlertDelivery]) -> int:
+        """Store alert deliveries in one transaction; how many."""
+        with self._begin() as connection:
+            return alerts.write(connection, deliveries)
+
+    def alert_deliveries(
+        self, *, rule: str | None = None, channel: str | None = None, cursor: str | None = None, limit: int = 100
+    ) -> Page:
+        """A page of alert deliveries, newest first."""
+        return self._rows(alerts.deliveries_query(rule, channel), AlertDeliveryRow.id, cursor, limit)
+
     # allocation (ledger/allocation.py) --------------------------------------------------
     def record_targets(self, targets: Targets, source: str) -> int:
         """Store target weights (`source`: who computed them); the new row's id."""
@@ -629,6 +643,18 @@ class Ledger:
         """(pair, p_buy, p_sell, p_hold) of every decision on a candle in [since, until): views' input."""
         with self._begin() as connection:
             return allocation.probabilities(connection, since, until)
+
+    # the API's audit (ledger/audit.py) ------------------------------------------------
+    def record_audit(self, records: Sequence[audit.AuditRecord]) -> None:
+        """Store audit records in one transaction."""
+        with self._begin() as connection:
+            audit.write(connection, records)
+
+    def audit(
+        self, *, kind: str | None = None, principal: str | None = None, cursor: str | None = None, limit: int = 100
+    ) -> Page:
+        """A page of the API's audit, newest first."""
+        return self._rows(audit.query(kind, principal), ApiAuditRow.id, cursor, limit)
 
     def _rows(
         self,

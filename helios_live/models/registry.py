@@ -26,6 +26,9 @@ MODEL = "model.onnx"
 REQUIRED_CHECKS = ("onnx_parity", "leakage")
 
 
+WALK_FORWARD = "walk-forward"  # the role of a fold's model (helios_dagster.defs.model.training)
+
+
 class RegistryError(HeliosError):
     """A bundle is missing, corrupt, incompatible or failed its checks."""
 
@@ -104,8 +107,11 @@ class Registry:
         return pointer.read_text().strip() or None if pointer.exists() else None
 
     def promote(self, version: str, reason: str) -> Bundle:
-        """Point ACTIVE at `version`; refused if its checks did not pass or it is corrupt."""
+        """Point ACTIVE at `version`; refused if its checks did not pass, it is corrupt, or it is a
+        walk-forward fold's model (evidence for a candidate, never served)."""
         bundle = self.get(version)
+        if bundle.meta.get("role") == WALK_FORWARD:
+            raise RegistryError(f"{version} is a walk-forward fold's model: evidence for a candidate, never promoted")
         if not bundle.checks_passed():
             self._record("refused", version, reason=f"checks not passed: {bundle.meta.get('checks')}")
             raise RegistryError(f"{version} failed its checks {bundle.meta.get('checks')}; it cannot become ACTIVE")

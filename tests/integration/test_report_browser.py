@@ -8,7 +8,7 @@ import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import pytest
 
@@ -17,16 +17,6 @@ from tests.report_support import backtest_report
 
 pytestmark = pytest.mark.integration
 
-CHROMIUM = Path("/usr/bin/chromium")
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 KINDS = ("equity", "drawdown", "price", "monthly", "calibration")
 HOSTILE = "</script><script>alert(1)</script>"
 
@@ -36,29 +26,6 @@ SHAPES = """svg => {
   const sized = shapes.filter(s => { const b = s.getBBox(); return b.width > 0 || b.height > 0; });
   return {shapes: shapes.length, sized: sized.length};
 }"""
-
-
-def _unavailable(message: str) -> NoReturn:
-    """The project rule for integration tests (tests/conftest.py): skip with a message, fail under CI."""
-    if os.environ.get("CI"):
-        pytest.fail(f"{message} (CI is set: integration tests must run)")
-    pytest.skip(message)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    """Debian's Chromium driven by Playwright (never Playwright's own browser download)."""
-    os.environ.setdefault("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        _unavailable("playwright is not installed (pip install -e '.[dev]')")
-    if not (CHROMIUM.exists() and shutil.which(str(CHROMIUM))):
-        _unavailable(f"{CHROMIUM} not found (apt-get install chromium)")
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS)
-        yield launched
-        launched.close()
 
 
 @dataclass

@@ -148,8 +148,10 @@ def test_a_killed_service_rebuilds_its_positions_and_account_from_the_ledger(tmp
             stop = httpx.post(f"{base}/api/autonomous-engine/emergency-stop", headers=AUTH, timeout=10)
             assert stop.status_code == 200
             _until(lambda: scalar("SELECT count(*) FROM positions WHERE status = 'OPEN'") == 0, 30)
-            portfolio = httpx.get(f"{base}/api/portfolio", timeout=10).json()
-            closed = httpx.get(f"{base}/api/positions", params={"status": "CLOSED", "limit": 1000}, timeout=10)
+            portfolio = httpx.get(f"{base}/api/portfolio", headers=AUTH, timeout=10).json()
+            closed = httpx.get(
+                f"{base}/api/positions", params={"status": "CLOSED", "limit": 1000}, headers=AUTH, timeout=10
+            )
         finally:
             second.send_signal(signal.SIGINT)
             second.wait(60)
@@ -193,7 +195,7 @@ def test_a_killed_service_rebuilds_its_positions_and_account_from_the_ledger(tmp
 def _up(base: str) -> bool:
     """the service answers"""
     try:
-        status = httpx.get(f"{base}/api/autonomous-engine/status", timeout=1).json()
+        status = httpx.get(f"{base}/api/autonomous-engine/status", headers=AUTH, timeout=1).json()
     except httpx.TransportError:
         return False
     return bool(status["status"] == "RUNNING")

@@ -12,11 +12,11 @@ from typing import Any
 from helios_core.timeframes import Timeframe
 from helios_dagster.defs.model.evidence import CandidateBacktest, FoldBacktest, PeriodBacktest, WalkForward
 from helios_dagster.defs.model.layout import Layout, Runs
-from helios_dagster.defs.model.training import WALK_FORWARD, dataset_files, train_and_register, training_identity
+from helios_dagster.defs.model.training import dataset_files, train_and_register, training_identity
 from helios_dagster.ml.data import TrainingError
 from helios_live.backtest.run import run_backtest
 from helios_live.data.lake import Lake
-from helios_live.models.registry import Bundle, Registry
+from helios_live.models.registry import WALK_FORWARD, Bundle, Registry
 from helios_live.settings import HeliosSettings
 
 Log = Callable[[str], None]

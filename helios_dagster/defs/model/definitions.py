@@ -22,12 +22,12 @@ from helios_dagster.defs.model.evidence import (
 )
 from helios_dagster.defs.model.gate import gate
 from helios_dagster.defs.model.layout import Layout, Runs
-from helios_dagster.defs.model.training import DATASET, WALK_FORWARD, load_dataset, recheck_parity, train_and_register
+from helios_dagster.defs.model.training import DATASET, load_dataset, recheck_parity, train_and_register
 from helios_dagster.ml.export import PARITY_TOLERANCE
 from helios_dagster.resources import LakeResource
 from helios_dagster.schedules import TRAIN_JOB
 from helios_dagster.summaries import walk_forward_markdown
-from helios_live.models.registry import Registry, RegistryError
+from helios_live.models.registry import WALK_FORWARD, Registry, RegistryError
 from helios_live.settings import HeliosSettings
 
 T = TypeVar("T")

@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from helios_dagster.defs.model.evidence import CandidateBacktest, WalkForward
-from helios_dagster.defs.model.training import CANDIDATE, WALK_FORWARD, training_identity
-from helios_live.models.registry import REQUIRED_CHECKS, Bundle
+from helios_dagster.defs.model.training import CANDIDATE, training_identity
+from helios_live.models.registry import REQUIRED_CHECKS, WALK_FORWARD, Bundle
 from helios_live.settings import HeliosSettings
 
 CLASSIFICATION = ("balanced_accuracy", "macro_f1")

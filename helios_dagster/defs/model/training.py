@@ -29,7 +29,6 @@ from helios_live.settings import HeliosSettings
 
 DATASET = "training_dataset"
 CANDIDATE = "candidate"
-WALK_FORWARD = "walk-forward"
 PARITY_SAMPLES = 1000
 
 

@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, status
 
 from helios_live.api.deps import Authorized, EngineDep, SettingsDep, known_pair
+from helios_live.api.responses import BOTH, CONFLICT, NOT_FOUND
 from helios_live.api.schemas import Ack, EmergencyStop, EngineConfig
 from helios_live.kernel import status as report
 
@@ -17,7 +18,7 @@ def _ack(engine: EngineDep, message: str) -> Ack:
     return Ack(message=message, status=report.status(engine))
 
 
-@router.post("/start", dependencies=[Authorized])
+@router.post("/start", dependencies=[Authorized], responses=BOTH)
 async def start(engine: EngineDep, settings: SettingsDep, config: EngineConfig | None = None) -> Ack:
     """Start streaming and deciding; optionally for a subset of the configured pairs."""
     config = config or EngineConfig()
@@ -30,7 +31,7 @@ async def start(engine: EngineDep, settings: SettingsDep, config: EngineConfig |
     return _ack(engine, "engine started")
 
 
-@router.post("/stop", dependencies=[Authorized])
+@router.post("/stop", dependencies=[Authorized], responses=CONFLICT)
 async def stop(engine: EngineDep) -> Ack:
     await engine.stop()
     return _ack(engine, "engine stopped")
@@ -41,7 +42,7 @@ async def get_status(engine: EngineDep) -> dict[str, Any]:
     return report.status(engine)
 
 
-@router.get("/pairs/{pair}")
+@router.get("/pairs/{pair}", responses=NOT_FOUND)
 async def get_pair(pair: str, engine: EngineDep, settings: SettingsDep) -> dict[str, Any]:
     """One pair's live state: candles, catch-up, queue, last candle age, recent candles."""
     return report.pair_status(engine, known_pair(pair, engine, settings))

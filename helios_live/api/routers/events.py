@@ -5,21 +5,23 @@ from __future__ import annotations
 import anyio
 from fastapi import APIRouter, WebSocket, status
 
-from helios_live.api.deps import token_ok
+from helios_live.api.auth import SUBPROTOCOL
+from helios_live.api.gate import PRINCIPAL
 from helios_live.kernel.kernel import Kernel
 
 router = APIRouter(tags=["events"])
-SUBPROTOCOL = "helios.bearer"
 
 
 @router.websocket("/api/events")
 async def events(websocket: WebSocket) -> None:
-    """Authenticate with `Authorization: Bearer <token>`, or, where headers cannot be set (a
-    browser), by offering two subprotocols, this name and then the token:
+    """Any principal (a viewer too). Authenticate with `Authorization: Bearer <token>`, the UI's
+    session cookie from a page of this service, or, where headers cannot be set (a browser), by
+    offering two subprotocols, this name and then the token:
     `new WebSocket(url, ["helios.bearer", token])`. The server answers with `helios.bearer` alone,
-    never the token. A token in the query string is not read: URLs end up in access logs."""
+    never the token. A token in the query string is not read: URLs end up in access logs. The
+    gate (gate.py) identifies the caller; a handshake without one never reaches this far."""
     offered: list[str] = websocket.scope.get("subprotocols", [])
-    if not token_ok(websocket.app.state.settings, _presented(websocket, offered)):
+    if websocket.scope.get(PRINCIPAL) is None:
         await websocket.close(code=status.WS_1008_POLICY_VIOLATION, reason="a valid token is required")
         return
     engine: Kernel = websocket.app.state.engine
@@ -41,12 +43,3 @@ async def events(websocket: WebSocket) -> None:
             group.cancel_scope.cancel()
     finally:
         engine.broadcaster.unsubscribe(queue)
-
-
-def _presented(websocket: WebSocket, offered: list[str]) -> str | None:
-    scheme, _, credentials = websocket.headers.get("authorization", "").partition(" ")
-    if scheme.lower() == "bearer" and credentials.strip():
-        return credentials.strip()
-    if SUBPROTOCOL in offered[:-1]:
-        return offered[offered.index(SUBPROTOCOL) + 1]
-    return None

@@ -10,6 +10,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, HTTPException, Path, Query, status
 
 from helios_live.api.deps import EngineDep, LedgerDep, SettingsDep, known_pair
+from helios_live.api.responses import NOT_FOUND
 from helios_live.api.schemas import LlmDecisionDetail, LlmDecisionPage
 
 router = APIRouter(prefix="/api/llm", tags=["llm"])
@@ -17,7 +18,7 @@ Limit = Annotated[int, Query(ge=1, le=1000)]
 DecisionId = Annotated[int, Path(ge=1, le=2**63 - 1)]  # a BIGINT: a bigger one must not reach the database
 
 
-@router.get("/decisions")
+@router.get("/decisions", responses=NOT_FOUND)
 async def decisions(
     ledger: LedgerDep,
     engine: EngineDep,
@@ -51,7 +52,7 @@ async def decisions(
     return LlmDecisionPage.model_validate({"items": page.items, "next_cursor": page.next_cursor})
 
 
-@router.get("/decisions/{decision_id}")
+@router.get("/decisions/{decision_id}", responses=NOT_FOUND)
 async def decision(decision_id: DecisionId, ledger: LedgerDep) -> LlmDecisionDetail:
     item = await asyncio.to_thread(ledger.llm_decision, decision_id)
     if item is None:

@@ -14,6 +14,8 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from helios_live.api.deps import LocalOrViewer
+from helios_live.api.responses import AUTHENTICATION
 from helios_live.data.analytics import Analytics, AnalyticsCache
 from helios_live.kernel import status as report
 from helios_live.kernel.kernel import Kernel
@@ -229,6 +231,8 @@ def registry_for(engine: Kernel, analytics: AnalyticsCache | None = None) -> Col
     return registry
 
 
-@router.get("/metrics", response_class=Response)
+@router.get("/metrics", response_class=Response, dependencies=[LocalOrViewer], responses=AUTHENTICATION)
 async def prometheus(request: Request) -> Response:
+    """The engine's counters and stage histograms in Prometheus text format. Open to loopback
+    clients without credentials (a local Prometheus); any other client needs a principal."""
     return Response(generate_latest(request.app.state.metrics), media_type=CONTENT_TYPE)

@@ -11,6 +11,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, HTTPException, Query, status
 
 from helios_live.api.deps import EngineDep, LedgerDep, SettingsDep, known_pair
+from helios_live.api.responses import NOT_FOUND
 from helios_live.api.schemas import OrderJournalDetail, OrderJournalPage, ReconciliationPage
 from helios_live.ledger.records import Page
 
@@ -26,7 +27,7 @@ async def _read(read: partial[Page]) -> Page:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
 
 
-@router.get("/orders/journal")
+@router.get("/orders/journal", responses=NOT_FOUND)
 async def journal(
     ledger: LedgerDep,
     engine: EngineDep,
@@ -42,7 +43,7 @@ async def journal(
     return OrderJournalPage.model_validate({"items": page.items, "next_cursor": page.next_cursor})
 
 
-@router.get("/orders/journal/{client_order_id}")
+@router.get("/orders/journal/{client_order_id}", responses=NOT_FOUND)
 async def journal_entry(client_order_id: str, ledger: LedgerDep) -> OrderJournalDetail:
     item = await asyncio.to_thread(ledger.order_journal_item, client_order_id)
     if item is None:

@@ -9,13 +9,14 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, HTTPException, Query, status
 
 from helios_live.api.deps import EngineDep, LedgerDep, SettingsDep, known_pair
+from helios_live.api.responses import NOT_FOUND
 from helios_live.api.schemas import EngineEventPage, PredictionPage, UtcTime
 
 router = APIRouter(prefix="/api", tags=["ledger"])
 Limit = Annotated[int, Query(ge=1, le=1000)]
 
 
-@router.get("/predictions")
+@router.get("/predictions", responses=NOT_FOUND)
 async def predictions(
     ledger: LedgerDep,
     engine: EngineDep,

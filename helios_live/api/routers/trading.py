@@ -13,7 +13,8 @@ from fastapi import APIRouter, HTTPException, Path, Query, status
 
 from helios_core.trading.enums import TradingMode
 from helios_core.trading.position import gross_pnl
-from helios_live.api.deps import Authorized, EngineDep, LedgerDep, SettingsDep, known_pair
+from helios_live.api.deps import Authorized, EngineDep, LedgerDep, Operator, SettingsDep, known_pair
+from helios_live.api.responses import BOTH, CONFLICT, NOT_FOUND
 from helios_live.api.schemas import (
     Acknowledged,
     Acknowledgement,
@@ -46,15 +47,16 @@ async def get_mode(engine: EngineDep, settings: SettingsDep) -> Mode:
     )
 
 
-@router.post("/mode", dependencies=[Authorized])
-async def set_mode(body: ModeChange, engine: EngineDep, settings: SettingsDep) -> Mode:
+@router.post("/mode", responses=CONFLICT)
+async def set_mode(body: ModeChange, engine: EngineDep, settings: SettingsDep, who: Operator) -> Mode:
     """Switch between PAPER, SHADOW and LIVE. SHADOW needs VALR credentials; LIVE needs the
-    confirmation phrase, a configured API token (an unauthenticated development service cannot
+    confirmation phrase, an authenticated operator (an unauthenticated development service cannot
     go live), credentials that pass VALR's read-only check, and no open positions; 409 says
     which is missing (docs/live-trading.md)."""
-    if body.mode == "LIVE" and not settings.api.token.get_secret_value():
+    if body.mode == "LIVE" and who.via == "loopback":
         raise HTTPException(
-            status.HTTP_409_CONFLICT, "switching to LIVE needs HELIOS_API_TOKEN: requests must be authenticated"
+            status.HTTP_409_CONFLICT,
+            "switching to LIVE needs HELIOS_API_TOKEN (or HELIOS_UI_USERS_FILE): requests must be authenticated",
         )
     started = time.perf_counter()
     try:
@@ -69,7 +71,7 @@ async def set_mode(body: ModeChange, engine: EngineDep, settings: SettingsDep) -
     )
 
 
-@router.get("/positions")
+@router.get("/positions", responses=NOT_FOUND)
 async def positions(
     ledger: LedgerDep,
     engine: EngineDep,
@@ -85,7 +87,7 @@ async def positions(
     return Page(items=[_with_unrealised(engine, item) for item in page.items], next_cursor=page.next_cursor)
 
 
-@router.get("/positions/{position_id}")
+@router.get("/positions/{position_id}", responses=NOT_FOUND)
 async def position(position_id: PositionId, ledger: LedgerDep, engine: EngineDep) -> dict[str, Any]:
     item = await asyncio.to_thread(ledger.position, position_id)
     if item is None:
@@ -93,7 +95,7 @@ async def position(position_id: PositionId, ledger: LedgerDep, engine: EngineDep
     return _with_unrealised(engine, item)
 
 
-@router.post("/positions/{position_id}/close", dependencies=[Authorized])
+@router.post("/positions/{position_id}/close", dependencies=[Authorized], responses=BOTH)
 async def close_position(position_id: PositionId, ledger: LedgerDep, engine: EngineDep) -> dict[str, Any]:
     """Close one open position at the market now (409 when it is not open)."""
     item = await asyncio.to_thread(ledger.position, position_id)
@@ -113,7 +115,7 @@ async def close_position(position_id: PositionId, ledger: LedgerDep, engine: Eng
     }
 
 
-@router.get("/orders")
+@router.get("/orders", responses=NOT_FOUND)
 async def orders(
     ledger: LedgerDep,
     engine: EngineDep,
@@ -127,7 +129,7 @@ async def orders(
     return await _page(ledger.orders, pair=name, position_key=position_key, cursor=cursor, limit=limit)
 
 
-@router.get("/fills")
+@router.get("/fills", responses=NOT_FOUND)
 async def fills(
     ledger: LedgerDep,
     engine: EngineDep,
@@ -140,7 +142,7 @@ async def fills(
     return await _page(ledger.fills, pair=name, cursor=cursor, limit=limit)
 
 
-@router.get("/risk-decisions")
+@router.get("/risk-decisions", responses=NOT_FOUND)
 async def risk_decisions(
     ledger: LedgerDep,
     engine: EngineDep,
@@ -208,7 +210,7 @@ def _with_unrealised(engine: EngineDep, item: dict[str, Any]) -> dict[str, Any]:
     return {**item, "unrealised_pnl": gross_pnl(position, mark), "mark": mark}
 
 
-@router.post("/reconciliations", dependencies=[Authorized])
+@router.post("/reconciliations", dependencies=[Authorized], responses=CONFLICT)
 async def reconcile(engine: EngineDep) -> Reconciliation:
     """Reconcile VALR's account with the ledger now (LIVE runs it on its own every
     HELIOS_VALR_RECONCILE_S); 409 outside LIVE or when VALR cannot be asked."""
@@ -219,7 +221,7 @@ async def reconcile(engine: EngineDep) -> Reconciliation:
     return Reconciliation(**result, entries_blocked=engine.venue.blocking() or None)
 
 
-@router.post("/reconciliations/{rec_id}/acknowledge", dependencies=[Authorized])
+@router.post("/reconciliations/{rec_id}/acknowledge", dependencies=[Authorized], responses=NOT_FOUND)
 async def acknowledge_reconciliation(rec_id: PositionId, body: Acknowledgement, engine: EngineDep) -> Acknowledged:
     """An operator settles a reconciliation's mismatches with VALR: they are not raised again,
     and the entries they blocked may open again (exits never stopped). 404 when there is no

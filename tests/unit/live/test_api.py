@@ -43,14 +43,15 @@ def test_every_control_endpoint_refuses_a_request_without_the_token(client: Test
         wrong = client.post(path, headers={"Authorization": "Bearer nope"})
 
         assert missing.status_code == 401 and wrong.status_code == 401, path
-        assert missing.json() == {"detail": "a valid bearer token is required"}
-    assert client.get("/api/autonomous-engine/status").json()["status"] == "STOPPED"
+        assert missing.json() == {"detail": "a valid bearer token or session is required"}
+        assert wrong.json() == {"detail": "a valid bearer token is required"}
+    assert client.get("/api/autonomous-engine/status", headers=AUTH).json()["status"] == "STOPPED"
 
 
 def test_start_status_stop_and_the_conflicts_between_them(client: TestClient) -> None:
     started = client.post("/api/autonomous-engine/start", headers=AUTH, json={"pairs": ["btc-perp"]})
     again = client.post("/api/autonomous-engine/start", headers=AUTH)
-    status = client.get("/api/autonomous-engine/status").json()
+    status = client.get("/api/autonomous-engine/status", headers=AUTH).json()
     stopped = client.post("/api/autonomous-engine/stop", headers=AUTH)
     stop_again = client.post("/api/autonomous-engine/stop", headers=AUTH)
 
@@ -70,38 +71,41 @@ def test_invalid_bodies_get_422_and_unknown_pairs_404(client: TestClient) -> Non
     assert extra.status_code == 422
     assert live.status_code == 409 and "/api/mode" in live.json()["detail"]
     assert unknown.status_code == 404 and "DOGEZAR" in unknown.json()["detail"]
-    assert client.get("/api/autonomous-engine/pairs/DOGEZAR").status_code == 404
-    assert client.get("/api/predictions", params={"pair": "DOGEZAR"}).status_code == 404
-    assert client.get("/api/predictions", params={"limit": 0}).status_code == 422
-    assert client.get("/api/predictions", params={"cursor": "not-a-cursor"}).status_code == 422
-    assert client.get("/api/predictions", params={"since": "2022-01-01T00:00:00"}).status_code == 422
+    assert client.get("/api/autonomous-engine/pairs/DOGEZAR", headers=AUTH).status_code == 404
+    assert client.get("/api/predictions", params={"pair": "DOGEZAR"}, headers=AUTH).status_code == 404
+    assert client.get("/api/predictions", params={"limit": 0}, headers=AUTH).status_code == 422
+    assert client.get("/api/predictions", params={"cursor": "not-a-cursor"}, headers=AUTH).status_code == 422
+    assert client.get("/api/predictions", params={"since": "2022-01-01T00:00:00"}, headers=AUTH).status_code == 422
 
 
 def test_switches_are_recorded_and_reported(client: TestClient) -> None:
     client.post("/api/autonomous-engine/emergency-stop", headers=AUTH, json={"reason": "drill"})
     client.post("/api/autonomous-engine/auto-trading/enable", headers=AUTH)
 
-    status = client.get("/api/autonomous-engine/status").json()
-    events = client.get("/api/engine-events", params={"kind": "EMERGENCY_STOP"}).json()["items"]
+    status = client.get("/api/autonomous-engine/status", headers=AUTH).json()
+    events = client.get("/api/engine-events", params={"kind": "EMERGENCY_STOP"}, headers=AUTH).json()["items"]
     client.post("/api/autonomous-engine/emergency-stop/clear", headers=AUTH)
 
     assert status["emergency_stop_active"] and status["auto_trading_enabled"]
     assert events[0]["detail"] == {"reason": "drill", "closed_positions": []}
-    assert not client.get("/api/autonomous-engine/status").json()["emergency_stop_active"]
+    assert not client.get("/api/autonomous-engine/status", headers=AUTH).json()["emergency_stop_active"]
 
 
 def test_health_metrics_and_prometheus(client: TestClient) -> None:
     client.post("/api/autonomous-engine/start", headers=AUTH)
 
-    health = client.get("/health")
-    engine_metrics = client.get("/api/autonomous-engine/metrics").json()
-    prometheus = client.get("/metrics")
+    health = client.get("/health", headers=AUTH)
+    engine_metrics = client.get("/api/autonomous-engine/metrics", headers=AUTH).json()
+    prometheus = client.get("/metrics", headers=AUTH)
 
     assert health.status_code == 503  # the stream cannot connect: nothing listens on port 9
     body = health.json()
     assert {name for name, ok in body["checks"].items() if not ok} == {"stream_alive"}
     assert body["reasons"] == {"stream_alive": "stream not connected"}
-    assert client.get("/health/ready").status_code == 503 and client.get("/health/live").status_code == 200
+    assert (
+        client.get("/health/ready", headers=AUTH).status_code == 503
+        and client.get("/health/live", headers=AUTH).status_code == 200
+    )
     assert engine_metrics["status"] == "RUNNING" and "decision_latency_ms" in engine_metrics
     assert prometheus.headers["content-type"].startswith("text/plain")
     assert "helios_engine_running 1.0" in prometheus.text
@@ -120,7 +124,7 @@ def test_the_event_stream_needs_the_token_and_then_pushes_engine_events(client: 
 
 
 def test_openapi_documents_the_control_paths(client: TestClient) -> None:
-    paths = client.get("/openapi.json").json()["paths"]
+    paths = client.get("/openapi.json", headers=AUTH).json()["paths"]
 
     assert set(CONTROL) | {"/api/autonomous-engine/status", "/api/predictions", "/health", "/metrics"} <= set(paths)
 
@@ -149,7 +153,7 @@ def test_the_service_refuses_a_weak_token_outside_loopback_development(
 
 
 def test_the_mode_endpoint_refuses_live_without_the_phrase_or_credentials(client: TestClient) -> None:
-    mode = client.get("/api/mode").json()
+    mode = client.get("/api/mode", headers=AUTH).json()
     anonymous = client.post("/api/mode", json={"mode": "LIVE", "confirmation": "I_CONFIRM_LIVE_TRADING"})
     no_phrase = client.post("/api/mode", headers=AUTH, json={"mode": "LIVE"})
     no_keys = client.post("/api/mode", headers=AUTH, json={"mode": "LIVE", "confirmation": "I_CONFIRM_LIVE_TRADING"})
@@ -198,20 +202,22 @@ def _go_live(settings: Any) -> tuple[Any, list[dict[str, Any]]]:
         switched = live_client.post(
             "/api/mode", headers=AUTH, json={"mode": "LIVE", "confirmation": "I_CONFIRM_LIVE_TRADING", "reason": "go"}
         )
-        events = live_client.get("/api/engine-events", params={"kind": "MODE"}).json()["items"]
+        events = live_client.get("/api/engine-events", params={"kind": "MODE"}, headers=AUTH).json()["items"]
     return switched, events
 
 
 def test_trading_pages_validate_their_queries(client: TestClient) -> None:
-    assert client.get("/api/positions").json() == {"items": [], "next_cursor": None}
-    assert client.get("/api/positions", params={"status": "MAYBE"}).status_code == 422
-    assert client.get("/api/positions", params={"pair": "DOGEZAR"}).status_code == 404
-    assert client.get("/api/positions/12345").status_code == 404
+    assert client.get("/api/positions", headers=AUTH).json() == {"items": [], "next_cursor": None}
+    assert client.get("/api/positions", params={"status": "MAYBE"}, headers=AUTH).status_code == 422
+    assert client.get("/api/positions", params={"pair": "DOGEZAR"}, headers=AUTH).status_code == 404
+    assert client.get("/api/positions/12345", headers=AUTH).status_code == 404
     assert client.post("/api/positions/12345/close", headers=AUTH).status_code == 404
     assert client.post("/api/positions/12345/close").status_code == 401
-    assert client.get("/api/orders", params={"cursor": "bogus"}).status_code == 422
-    assert client.get("/api/fills").status_code == 200
-    assert client.get("/api/risk-decisions", params={"approved": "true"}).status_code == 200
-    assert client.get("/api/portfolio/snapshots", params={"since": "2022-01-01T00:00:00"}).status_code == 422
-    portfolio = client.get("/api/portfolio").json()
+    assert client.get("/api/orders", params={"cursor": "bogus"}, headers=AUTH).status_code == 422
+    assert client.get("/api/fills", headers=AUTH).status_code == 200
+    assert client.get("/api/risk-decisions", params={"approved": "true"}, headers=AUTH).status_code == 200
+    assert (
+        client.get("/api/portfolio/snapshots", params={"since": "2022-01-01T00:00:00"}, headers=AUTH).status_code == 422
+    )
+    portfolio = client.get("/api/portfolio", headers=AUTH).json()
     assert portfolio["equity"] == portfolio["capital"] == 100_000.0 and portfolio["limits"]["max_drawdown"] == 0.15

@@ -37,6 +37,7 @@ CANDLES = {
 }  # fmt: skip
 TOL = 1e-12
 TOKEN = "Qm4tY8wZ2cV6bN0xK3pL-attr"  # noqa: S105 -- a test secret (a tokenless service answers loopback hosts only)
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 
 def execution(position: Position, purpose: OrderPurpose, price: float, fee: float, at: datetime) -> Execution:
@@ -103,7 +104,9 @@ def test_a_day_with_a_long_closed_mid_day_and_a_short_in_and_out_by_hand(client:
     crypto (w_p 0.51, w_b 1, r_p 0.05, r_b 0.015): allocation 0, selection 0.035,
     interaction -0.49 x 0.035 = -0.01715; cash 0.49: allocation -0.49 x 0.015 = -0.00735.
     Total -0.0053375 = R_p - R_b."""
-    body = client.get("/api/portfolio/attribution", params={"start": "2026-06-10", "end": "2026-06-10"}).json()
+    body = client.get(
+        "/api/portfolio/attribution", params={"start": "2026-06-10", "end": "2026-06-10"}, headers=AUTH
+    ).json()
 
     (day,) = body["days"]
     assert day["date"] == "2026-06-10" and body["benchmark"] == "equal" and body["linking"] == "carino"
@@ -132,7 +135,7 @@ def test_the_volume_benchmark_weighs_the_pairs_by_their_trailing_quote_volume(cl
     crypto: selection 0.05 - 0.0325 = 0.0175, interaction -0.49 x 0.0175 = -0.008575; cash
     -0.49 x 0.0325 = -0.015925."""
     params = {"start": "2026-06-10", "end": "2026-06-10", "benchmark": "volume"}
-    body = client.get("/api/portfolio/attribution", params=params).json()
+    body = client.get("/api/portfolio/attribution", params=params, headers=AUTH).json()
 
     (day,) = body["days"]
     assert [p["benchmark"] for p in day["pairs"]] == pytest.approx([0.75, 0.25], abs=TOL)
@@ -149,7 +152,7 @@ def test_a_window_links_its_days_and_lists_a_day_without_prices(client: TestClie
     worth 1,020,000 at midnight: 0.05 x 20,000 - 175 = 825, c = 0.00825, all timing; R_b = 0.02.
     D2 has no candles: it is left out, and why is listed."""
     params = {"start": "2026-06-09", "end": "2026-06-11"}
-    body = client.get("/api/portfolio/attribution", params=params).json()
+    body = client.get("/api/portfolio/attribution", params=params, headers=AUTH).json()
 
     assert [d["date"] for d in body["days"]] == ["2026-06-09", "2026-06-10"]
     first = body["days"][0]
@@ -176,7 +179,7 @@ def test_a_position_without_a_price_leaves_its_day_out(client: TestClient, tmp_p
 
 
 def test_the_default_window_is_the_thirty_days_to_yesterday(client: TestClient) -> None:
-    body = client.get("/api/portfolio/attribution").json()
+    body = client.get("/api/portfolio/attribution", headers=AUTH).json()
 
     start, end = date.fromisoformat(body["start"]), date.fromisoformat(body["end"])
     assert (end - start).days == 29 and end < datetime.now(UTC).date()
@@ -195,7 +198,7 @@ def test_the_default_window_is_the_thirty_days_to_yesterday(client: TestClient) 
     ],
 )
 def test_a_bad_window_is_refused(client: TestClient, params: dict[str, str], message: str | None) -> None:
-    response = client.get("/api/portfolio/attribution", params=params)
+    response = client.get("/api/portfolio/attribution", params=params, headers=AUTH)
 
     assert response.status_code == 422
     if message is not None:

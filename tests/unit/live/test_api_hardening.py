@@ -64,13 +64,13 @@ def _cursor(number: str) -> str:
 
 
 def _auto_trading(client: TestClient) -> bool:
-    enabled: bool = client.get("/api/autonomous-engine/status").json()["auto_trading_enabled"]
+    enabled: bool = client.get("/api/autonomous-engine/status", headers=AUTH).json()["auto_trading_enabled"]
     return enabled
 
 
 @pytest.mark.parametrize("position_id", [ABOVE_INT64, "99999999999999999999", "0", "-1"])
 def test_a_position_id_outside_bigint_is_a_422(reader: TestClient, position_id: str) -> None:
-    assert reader.get(f"/api/positions/{position_id}").status_code == 422
+    assert reader.get(f"/api/positions/{position_id}", headers=AUTH).status_code == 422
     assert reader.post(f"/api/positions/{position_id}/close", headers=AUTH).status_code == 422
 
 
@@ -88,10 +88,10 @@ def test_a_position_id_outside_bigint_is_a_422(reader: TestClient, position_id: 
 )
 def test_a_cursor_outside_bigint_is_a_422(reader: TestClient, path: str) -> None:
     for number in (ABOVE_INT64, "9999999999999999999"):
-        response = reader.get(path, params={"cursor": _cursor(number)})
+        response = reader.get(path, params={"cursor": _cursor(number)}, headers=AUTH)
 
         assert response.status_code == 422 and response.json()["detail"] == "invalid cursor"
-    assert reader.get(path, params={"cursor": _cursor(str(2**63 - 1))}).status_code == 200
+    assert reader.get(path, params={"cursor": _cursor(str(2**63 - 1))}, headers=AUTH).status_code == 200
 
 
 @pytest.mark.parametrize(("literal", "echoed"), [("NaN", "NaN"), ("Infinity", "Infinity"), ("-Infinity", "-Infinity")])
@@ -119,7 +119,7 @@ def test_control_characters_and_lone_surrogates_in_body_text_are_a_422(client: T
 
         assert response.status_code == 422, (path, body)
         assert response.json()["detail"][0]["loc"][:2] == ["body", next(iter(body.keys() - {"mode"}))]
-    assert not client.get("/api/autonomous-engine/status").json()["emergency_stop_active"]
+    assert not client.get("/api/autonomous-engine/status", headers=AUTH).json()["emergency_stop_active"]
 
 
 @pytest.mark.parametrize(
@@ -136,16 +136,16 @@ def test_control_characters_and_lone_surrogates_in_body_text_are_a_422(client: T
 def test_control_characters_in_the_path_or_query_are_a_400(
     reader: TestClient, path: str, params: dict[str, str]
 ) -> None:
-    response = reader.get(path, params=params)
+    response = reader.get(path, params=params, headers=AUTH)
 
     assert response.status_code == 400 and "control characters" in response.json()["detail"]
 
 
 @pytest.mark.parametrize("since", ["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00"])
 def test_a_time_bound_with_no_utc_equivalent_is_a_422(reader: TestClient, since: str) -> None:
-    assert reader.get("/api/predictions", params={"since": since}).status_code == 422
-    assert reader.get("/api/predictions", params={"until": since}).status_code == 422
-    assert reader.get("/api/portfolio/snapshots", params={"since": since}).status_code == 422
+    assert reader.get("/api/predictions", params={"since": since}, headers=AUTH).status_code == 422
+    assert reader.get("/api/predictions", params={"until": since}, headers=AUTH).status_code == 422
+    assert reader.get("/api/portfolio/snapshots", params={"since": since}, headers=AUTH).status_code == 422
 
 
 def test_a_body_above_the_limit_is_a_413(client: TestClient) -> None:
@@ -210,7 +210,7 @@ def test_loopback_hosts_are_answered(open_reader: TestClient, host: str) -> None
 
 
 def test_a_service_with_a_token_answers_any_host(reader: TestClient) -> None:
-    assert reader.get("/api/portfolio", headers={"host": "helios.internal.example"}).status_code == 200
+    assert reader.get("/api/portfolio", headers={"host": "helios.internal.example", **AUTH}).status_code == 200
 
 
 @pytest.mark.parametrize("origin", ["http://attacker.example", "null", "http://127.evil.example", "file://"])

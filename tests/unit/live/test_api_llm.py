@@ -91,30 +91,31 @@ def test_one_decision_comes_with_its_context(client: TestClient) -> None:
 
     assert detail["context"] == {"market": {"price": 100.0}, "pair": PAIR}
     assert {k: v for k, v in detail.items() if k != "context"} == item
-    missing = client.get(f"/api/llm/decisions/{item['id'] + 1000}")
+    missing = client.get(f"/api/llm/decisions/{item['id'] + 1000}", headers=AUTH)
     assert missing.status_code == 404 and "no LLM decision" in missing.json()["detail"]
 
 
-def test_reads_are_open_as_the_other_ledger_pages_are(client: TestClient) -> None:
-    """Like /api/predictions and /api/positions: reads need no token, only commands do."""
+def test_reads_need_a_principal_as_the_other_ledger_pages_do(client: TestClient) -> None:
+    """Like /api/predictions and /api/positions: with a token configured, reads need one too."""
     seed(client)
 
-    assert client.get("/api/llm/decisions").status_code == 200
-    assert client.get("/api/predictions").status_code == 200
+    assert client.get("/api/llm/decisions", headers=AUTH).status_code == 200
+    assert client.get("/api/llm/decisions").status_code == 401
+    assert client.get("/api/predictions").status_code == 401
 
 
 def test_invalid_queries_get_4xx(client: TestClient) -> None:
-    assert client.get("/api/llm/decisions", params={"pair": "DOGEZAR"}).status_code == 404
-    assert client.get("/api/llm/decisions", params={"verdict": "MAYBE"}).status_code == 422
-    assert client.get("/api/llm/decisions", params={"source": "oracle"}).status_code == 422
-    assert client.get("/api/llm/decisions", params={"failed": "perhaps"}).status_code == 422
-    assert client.get("/api/llm/decisions", params={"limit": 0}).status_code == 422
-    assert client.get("/api/llm/decisions", params={"limit": 1001}).status_code == 422
-    assert client.get("/api/llm/decisions", params={"cursor": "bogus"}).status_code == 422
-    assert client.get("/api/llm/decisions/0").status_code == 422
-    assert client.get(f"/api/llm/decisions/{2**63}").status_code == 422
-    assert client.get("/api/llm/decisions/abc").status_code == 422
-    assert client.get("/api/llm/decisions", params={"approver": "x\x00"}).status_code == 400
+    assert client.get("/api/llm/decisions", params={"pair": "DOGEZAR"}, headers=AUTH).status_code == 404
+    assert client.get("/api/llm/decisions", params={"verdict": "MAYBE"}, headers=AUTH).status_code == 422
+    assert client.get("/api/llm/decisions", params={"source": "oracle"}, headers=AUTH).status_code == 422
+    assert client.get("/api/llm/decisions", params={"failed": "perhaps"}, headers=AUTH).status_code == 422
+    assert client.get("/api/llm/decisions", params={"limit": 0}, headers=AUTH).status_code == 422
+    assert client.get("/api/llm/decisions", params={"limit": 1001}, headers=AUTH).status_code == 422
+    assert client.get("/api/llm/decisions", params={"cursor": "bogus"}, headers=AUTH).status_code == 422
+    assert client.get("/api/llm/decisions/0", headers=AUTH).status_code == 422
+    assert client.get(f"/api/llm/decisions/{2**63}", headers=AUTH).status_code == 422
+    assert client.get("/api/llm/decisions/abc", headers=AUTH).status_code == 422
+    assert client.get("/api/llm/decisions", params={"approver": "x\x00"}, headers=AUTH).status_code == 400
 
 
 def test_each_position_links_to_its_decision_and_explanation(client: TestClient) -> None:
@@ -139,7 +140,7 @@ def test_each_position_links_to_its_decision_and_explanation(client: TestClient)
 
 
 def test_openapi_documents_the_llm_paths(client: TestClient) -> None:
-    schema = client.get("/openapi.json").json()
+    schema = client.get("/openapi.json", headers=AUTH).json()
     paths = schema["paths"]
 
     assert {"/api/llm/decisions", "/api/llm/decisions/{decision_id}"} <= set(paths)

@@ -92,7 +92,7 @@ def test_one_order_comes_with_its_transitions(client: TestClient) -> None:
     assert detail["transitions"][2]["at"] == "2026-01-01T00:06:00Z"
     assert get(client, "/api/orders/journal/hx-2")["transitions"][1]["detail"] == "timeout after 5 s"
 
-    missing = client.get("/api/orders/journal/hx-404")
+    missing = client.get("/api/orders/journal/hx-404", headers=AUTH)
     assert missing.status_code == 404 and "no journalled order" in missing.json()["detail"]
 
 
@@ -123,28 +123,30 @@ def test_reconciliation_runs_page_newest_first(client: TestClient) -> None:
     }
 
 
-def test_reads_are_open_as_the_other_ledger_pages_are(client: TestClient) -> None:
+def test_reads_need_a_principal_as_the_other_ledger_pages_do(client: TestClient) -> None:
     seed(client)
 
-    assert client.get("/api/orders/journal").status_code == 200
-    assert client.get("/api/orders/journal/hx-0").status_code == 200
-    assert client.get("/api/reconciliations").status_code == 200
+    assert client.get("/api/orders/journal", headers=AUTH).status_code == 200
+    assert client.get("/api/orders/journal/hx-0", headers=AUTH).status_code == 200
+    assert client.get("/api/reconciliations", headers=AUTH).status_code == 200
+    assert client.get("/api/orders/journal").status_code == 401
+    assert client.get("/api/orders/journal/hx-0").status_code == 401
 
 
 def test_invalid_queries_get_4xx(client: TestClient) -> None:
-    assert client.get("/api/orders/journal", params={"pair": "DOGEZAR"}).status_code == 404
-    assert client.get("/api/orders/journal", params={"status": "DONE"}).status_code == 422
-    assert client.get("/api/orders/journal", params={"limit": 0}).status_code == 422
-    assert client.get("/api/orders/journal", params={"limit": 1001}).status_code == 422
-    assert client.get("/api/orders/journal", params={"cursor": "bogus"}).status_code == 422
-    assert client.get("/api/reconciliations", params={"cursor": "bogus"}).status_code == 422
-    assert client.get("/api/reconciliations", params={"limit": 0}).status_code == 422
-    assert client.get("/api/orders/journal/hx%00").status_code == 400
-    assert client.get("/api/orders/journal/" + "x" * 500).status_code == 404
+    assert client.get("/api/orders/journal", params={"pair": "DOGEZAR"}, headers=AUTH).status_code == 404
+    assert client.get("/api/orders/journal", params={"status": "DONE"}, headers=AUTH).status_code == 422
+    assert client.get("/api/orders/journal", params={"limit": 0}, headers=AUTH).status_code == 422
+    assert client.get("/api/orders/journal", params={"limit": 1001}, headers=AUTH).status_code == 422
+    assert client.get("/api/orders/journal", params={"cursor": "bogus"}, headers=AUTH).status_code == 422
+    assert client.get("/api/reconciliations", params={"cursor": "bogus"}, headers=AUTH).status_code == 422
+    assert client.get("/api/reconciliations", params={"limit": 0}, headers=AUTH).status_code == 422
+    assert client.get("/api/orders/journal/hx%00", headers=AUTH).status_code == 400
+    assert client.get("/api/orders/journal/" + "x" * 500, headers=AUTH).status_code == 404
 
 
 def test_openapi_documents_the_journal_paths(client: TestClient) -> None:
-    paths = client.get("/openapi.json").json()["paths"]
+    paths = client.get("/openapi.json", headers=AUTH).json()["paths"]
 
     assert {"/api/orders/journal", "/api/orders/journal/{client_order_id}", "/api/reconciliations"} <= set(paths)
     assert {p["name"] for p in paths["/api/orders/journal"]["get"]["parameters"]} == {

@@ -29,6 +29,7 @@ BUILT_S = 1796490198.0  # BUILT as Unix time
 END = date(2026, 12, 4)
 NAN = float("nan")
 TOKEN = "Vb7nQ2xL9kT4mR8wZ1cP-perf"  # noqa: S105 -- a test secret (a tokenless service answers loopback hosts only)
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 PERFORMANCE = pa.schema(
     [
@@ -127,7 +128,7 @@ def built(tmp_path: Path, client: TestClient) -> TestClient:
 
 
 def test_the_live_ledger_s_figures_by_default(built: TestClient) -> None:
-    response = built.get("/api/performance")
+    response = built.get("/api/performance", headers=AUTH)
 
     assert response.status_code == 200
     body = response.json()
@@ -155,7 +156,7 @@ def test_the_live_ledger_s_figures_by_default(built: TestClient) -> None:
 
 
 def test_another_ledger_by_name(built: TestClient) -> None:
-    body = built.get("/api/performance", params={"ledger": "demo"}).json()
+    body = built.get("/api/performance", params={"ledger": "demo"}, headers=AUTH).json()
 
     assert body["ledger"] == "demo" and body["detail"] is None
     (month,) = body["performance"]
@@ -165,7 +166,7 @@ def test_another_ledger_by_name(built: TestClient) -> None:
 
 
 def test_no_analytics_built_is_an_empty_answer_that_says_why(client: TestClient) -> None:
-    response = client.get("/api/performance")
+    response = client.get("/api/performance", headers=AUTH)
 
     assert response.status_code == 200
     assert response.json() == {
@@ -180,7 +181,7 @@ def test_no_analytics_built_is_an_empty_answer_that_says_why(client: TestClient)
 
 
 def test_an_unknown_ledger_lists_the_ledgers_there_are(built: TestClient) -> None:
-    response = built.get("/api/performance", params={"ledger": "backtest.nope"})
+    response = built.get("/api/performance", params={"ledger": "backtest.nope"}, headers=AUTH)
 
     assert response.status_code == 200
     body = response.json()
@@ -194,10 +195,10 @@ def test_an_unreadable_mart_is_a_detail_not_an_error(tmp_path: Path, client: Tes
     folder.mkdir(parents=True)
     (folder / "mart_performance.parquet").write_bytes(b"not parquet")
 
-    response = client.get("/api/performance")
+    response = client.get("/api/performance", headers=AUTH)
     assert response.status_code == 200
     assert "cannot be read" in response.json()["detail"] and response.json()["performance"] == []
-    assert client.get("/metrics").status_code == 200
+    assert client.get("/metrics", headers=AUTH).status_code == 200
 
 
 def test_the_files_are_read_again_only_when_they_change(tmp_path: Path, built: TestClient) -> None:
@@ -209,12 +210,12 @@ def test_the_files_are_read_again_only_when_they_change(tmp_path: Path, built: T
     stat = path.stat()
     os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))  # a new mtime however coarse the clock
 
-    (month,) = built.get("/api/performance").json()["performance"]
+    (month,) = built.get("/api/performance", headers=AUTH).json()["performance"]
     assert month["sharpe"] == 3.5
 
 
 def samples(client: TestClient) -> dict[str, dict[tuple[tuple[str, str], ...], float]]:
-    text = client.get("/metrics").text
+    text = client.get("/metrics", headers=AUTH).text
     return {
         f.name: {tuple(sorted(s.labels.items())): s.value for s in f.samples}
         for f in text_string_to_metric_families(text)
@@ -269,6 +270,6 @@ def test_the_analytics_metrics_pass_promtool(built: TestClient) -> None:
         if os.environ.get("CI"):
             pytest.fail(f"{message} (CI is set: it must be there)")
         pytest.skip(message)
-    exposition = built.get("/metrics").content
+    exposition = built.get("/metrics", headers=AUTH).content
     checked = subprocess.run([promtool, "check", "metrics"], input=exposition, capture_output=True, check=False)  # noqa: S603
     assert checked.returncode == 0, checked.stdout.decode() + checked.stderr.decode()
