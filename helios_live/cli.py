@@ -112,6 +112,10 @@ def serve(
         port=settings.api.port,
         log_config=None,
         timeout_graceful_shutdown=10,  # event-stream clients must not keep a stopping service alive
+        # The client's address is the socket's unless a proxy is named: uvicorn would otherwise
+        # believe X-Forwarded-For from any local peer, and a local proxy would make everyone local.
+        proxy_headers=bool(settings.api.trusted_proxies),
+        forwarded_allow_ips=",".join(settings.api.trusted_proxies) or None,
     )
 
 

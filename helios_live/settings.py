@@ -159,6 +159,9 @@ class ApiSettings(Group):
     login_rate_per_min: int = Field(default=10, ge=1, le=10_000)  # login attempts per client and per user name
     # Origins allowed to call the API from a browser page (CORS); none by default.
     cors_origins: Annotated[tuple[str, ...], NoDecode, BeforeValidator(_split), AfterValidator(_origins)] = ()
+    # Addresses of reverse proxies whose X-Forwarded-For is believed (`helios live serve`); none by
+    # default: the client is the socket's peer.
+    trusted_proxies: Annotated[tuple[str, ...], NoDecode, BeforeValidator(_split)] = ()
 
 
 class UiSettings(Group):

@@ -16,7 +16,7 @@ from helios_live.api.errors import helios_error, invalid_request
 from helios_live.api.protection import protect
 from helios_live.api.responses import REFUSALS
 from helios_live.api.routers import engine as engine_router
-from helios_live.api.routers import events, health, llm, metrics, orders_journal, predictions, security, trading
+from helios_live.api.routers import events, health, llm, metrics, orders_journal, predictions, security, trading, ui
 from helios_live.api.routers.alerts import router as alerts_router
 from helios_live.api.routers.attribution import router as attribution_router
 from helios_live.api.routers.audit import router as audit_router
@@ -61,6 +61,7 @@ def create_app(settings: HeliosSettings, kernel: Kernel | None = None) -> FastAP
         exception_handlers={HeliosError: helios_error, RequestValidationError: invalid_request},
     )
     app.state.settings, app.state.engine, app.state.ledger = settings, engine, ledger
+    app.state.hashing = asyncio.Semaphore(ui.HASHING)  # the login's argon2 verifications
     app.state.analytics = AnalyticsCache(settings.home)  # the marts the analytics build publishes
     app.state.metrics = metrics.registry_for(engine, app.state.analytics)
     routers = (

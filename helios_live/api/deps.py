@@ -12,6 +12,7 @@ from helios_core.errors import ConfigurationError
 from helios_core.pairs import normalise_pair
 from helios_live.api.auth import BEARER_REQUIRED, Identity
 from helios_live.api.gate import IDENTITY, client_of
+from helios_live.api.guards import loopback_authority
 from helios_live.api.principals import Principal
 from helios_live.api.sessions import COOKIE
 from helios_live.kernel.kernel import Kernel
@@ -63,9 +64,24 @@ def require_operator(principal: Annotated[Principal, Depends(require_viewer)]) -
     return principal
 
 
+FORWARDING = ("forwarded", "x-forwarded-for", "x-real-ip")
+
+
+def local(request: Request) -> bool:
+    """A caller on this machine, asking for this machine: a loopback peer, no proxy's forwarding
+    header (a proxy on this host makes every caller look local) and a loopback Host (a browser
+    page elsewhere rebinding its name to 127.0.0.1 sends its own)."""
+    headers = request.headers
+    return (
+        is_loopback(client_of(request.scope))
+        and not any(name in headers for name in FORWARDING)
+        and loopback_authority(headers.get("host", ""))
+    )
+
+
 def require_local_or_viewer(request: Request) -> Principal | None:
     """Open to a client on this machine (a probe, a local Prometheus); anyone else needs a principal."""
-    if is_loopback(client_of(request.scope)):
+    if local(request):
         identity: Identity | None = request.scope.get(IDENTITY)
         return identity.principal if identity is not None else None
     return principal_of(request)

@@ -93,7 +93,7 @@ class Guard:
         if scope["type"] == "websocket":
             return None
         length = headers.get("content-length")
-        if length is not None and not length.isdigit():
+        if length is not None and not re.fullmatch(r"[0-9]{1,18}", length):  # str.isdigit takes "²"
             return 400, "invalid Content-Length"
         if length is not None and int(length) > self.max_body:
             return 413, f"the body is limited to {self.max_body} bytes"

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 import stat
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import cast
@@ -92,11 +93,14 @@ def add_user(path: Path, name: str, role: Role, password: str) -> bool:
     existed = name in users
     users[name] = User(name, role, _hasher.hash(password))
     text = "".join(f"{user.name} {user.role} {user.hash}\n" for user in users.values())
-    temporary = path.with_name(f".{path.name}.tmp")
-    # Created 0600 before a byte is written: the hashes are never readable by others, even briefly.
-    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(descriptor, "w") as handle:
-        handle.write(text)
-    os.chmod(temporary, 0o600)  # an existing temporary file keeps its mode through O_CREAT
-    temporary.replace(path)
+    # mkstemp: a new file of its own (O_EXCL), 0600 before a byte is written, so the hashes are
+    # never readable by others, nor written through a link someone left in the folder.
+    descriptor, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(descriptor, "w") as handle:
+            handle.write(text)
+        os.replace(name, path)
+    except BaseException:
+        Path(name).unlink(missing_ok=True)
+        raise
     return existed

@@ -65,7 +65,10 @@ def service(tmp_path: Path) -> Iterator[Service]:
     port = _port()
     app = create_app(kernel.settings, kernel)
     # as `helios live serve`: an event stream a page left open does not hold the stop for long
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, timeout_graceful_shutdown=5))
+    # log_config=None: uvicorn's own would give its loggers handlers on this test's stderr, which
+    # outlive the test (tests/unit/live/test_cli_hardening.py reads those loggers' output)
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, timeout_graceful_shutdown=5, log_config=None)
+    server = uvicorn.Server(config)
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_until_complete, args=(server.serve(),), daemon=True)
     thread.start()
@@ -170,7 +173,8 @@ def test_an_operator_watches_a_position_open_closes_it_and_drives_the_switches(
     page.screenshot(path=str(shots / "operator-overview-open.png"))  # docs/dashboard-overview.png
 
     page.goto(f"/ui/chart/{service.kernel.pairs[0]}")
-    page.wait_for_function("document.getElementById('chart').dataset.markers > 0", timeout=10_000)
+    # a selector, not a script: the page's CSP forbids evaluating strings
+    page.wait_for_selector('#chart[data-markers]:not([data-markers="0"])', state="attached", timeout=10_000)
     page.screenshot(path=str(shots / "operator-chart.png"))
 
     page.goto("/ui/pages/positions")

@@ -31,6 +31,7 @@ _pages = jinja2.Environment(
     loader=jinja2.FileSystemLoader(Path(__file__).parents[1] / "templates"), autoescape=True, auto_reload=False
 )
 WRONG = "wrong user name or password"
+HASHING = 2  # argon2 verifications at a time
 
 
 class Login(BaseModel):
@@ -93,8 +94,20 @@ async def _credentials(request: Request) -> tuple[Login, bool]:
         return Login.model_validate(fields), form
     except ValidationError as exc:  # without the input: it may be the password, and the audit keeps details
         raise RequestValidationError(exc.errors(include_input=False, include_url=False)) from exc
-    except ValueError as exc:  # not JSON at all
-        raise RequestValidationError([{"type": "json_invalid", "loc": ["body"], "msg": str(exc)}]) from exc
+    except (ValueError, RecursionError) as exc:  # not JSON at all, or nested past the parser's depth
+        message = str(exc) if isinstance(exc, ValueError) else "JSON nested too deeply"
+        raise RequestValidationError([{"type": "json_invalid", "loc": ["body"], "msg": message}]) from exc
+
+
+def _cross_site(request: Request) -> bool:
+    """A browser's word that the request comes from another site: `Sec-Fetch-Site` where it sends
+    one, else an `Origin` that is not this service's. (A page served with `Referrer-Policy:
+    no-referrer`, as this one is, posts its forms with `Origin: null`.)"""
+    fetch_site = request.headers.get("sec-fetch-site")
+    if fetch_site is not None:
+        return fetch_site not in ("same-origin", "none")
+    origin = request.headers.get("origin")
+    return origin not in (None, "null", f"{request.url.scheme}://{request.headers.get('host', '')}")
 
 
 @router.post(
@@ -110,13 +123,19 @@ async def login(request: Request, auth: AuthDep, settings: SettingsDep) -> Respo
     Limited to HELIOS_API_LOGIN_RATE_PER_MIN attempts a minute per client and per user name."""
     if not auth.users:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no UI users are configured: see HELIOS_UI_USERS_FILE")
+    if _cross_site(request):
+        # A login needs no CSRF token (there is no session yet); another site's page must still
+        # not sign a visitor in as someone else.
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "a login must come from this service's own page")
     body, form = await _credentials(request)
     limiter: RateLimiter = request.app.state.login_limiter
     wait = limiter.take(f"user:{body.name}")
     if wait is not None:
         detail = f"too many login attempts for this user: at most {int(limiter.capacity)} a minute"
         raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS, detail, headers={"Retry-After": retry_after(wait)})
-    principal = await asyncio.to_thread(auth.login, body.name, body.password)  # argon2 takes tens of ms
+    hashing: asyncio.Semaphore = request.app.state.hashing
+    async with hashing:  # argon2 takes tens of ms and 64 MiB a try: a few at a time, whoever asks
+        principal = await asyncio.to_thread(auth.login, body.name, body.password)
     if principal is None:
         if form:
             request.scope[DETAIL] = WRONG

@@ -352,12 +352,18 @@ def test_health_and_metrics_are_open_on_loopback_only(client: TestClient) -> Non
     paths = ["/health", "/health/ready", "/health/live", "/metrics"]
     remote = {"x-test-client": REMOTE}
 
-    local = {path: client.get(path).status_code for path in paths}
+    here = {"host": "127.0.0.1:8000"}  # a probe on this machine: curl, a local Prometheus
+    local = {path: client.get(path, headers=here).status_code for path in paths}
     refused = {path: client.get(path, headers=remote) for path in paths}
     with_token = {path: client.get(path, headers={**remote, **VIEWER}).status_code for path in paths}
+    # a local proxy forwarding someone else, or a page elsewhere whose name resolves to 127.0.0.1
+    proxied = {path: client.get(path, headers={**here, "x-forwarded-for": "203.0.113.9"}) for path in paths}
+    rebound = {path: client.get(path, headers={"host": "evil.example:8000"}) for path in paths}
 
     assert not {path for path, code in local.items() if code in (401, 403)}
     assert {path: r.status_code for path, r in refused.items()} == dict.fromkeys(paths, 401)
+    assert {path: r.status_code for path, r in proxied.items()} == dict.fromkeys(paths, 401)
+    assert {path: r.status_code for path, r in rebound.items()} == dict.fromkeys(paths, 401)
     assert not {path for path, code in with_token.items() if code in (401, 403)}
     schema = client.get("/openapi.json").json()["paths"]
     assert all("loopback" in schema[path]["get"]["description"] for path in paths)
@@ -520,3 +526,27 @@ def test_a_bucket_refills_continuously_and_takes_from_every_key_or_none() -> Non
     assert refilled is None
     assert limiter.take("client:b") is None  # the refused request took nothing from client:b
     assert retry_after(0.2) == "1" and retry_after(30.0) == "30" and retry_after(30.1) == "31"
+
+
+def test_a_login_from_another_site_a_nested_body_and_an_odd_length_are_refused_clearly(client: TestClient) -> None:
+    elsewhere = client.post(
+        "/ui/login", json={"name": "olga", "password": PASSWORD}, headers={"origin": "https://evil.example"}
+    )
+    sandboxed = client.post(  # a sandboxed frame elsewhere: Origin null, but the browser says cross-site
+        "/ui/login",
+        json={"name": "olga", "password": PASSWORD},
+        headers={"origin": "null", "sec-fetch-site": "cross-site"},
+    )
+    own_page = client.post(  # this service's own form, under Referrer-Policy: no-referrer
+        "/ui/login",
+        json={"name": "olga", "password": PASSWORD},
+        headers={"origin": "null", "sec-fetch-site": "same-origin"},
+    )
+    nested = client.post("/ui/login", content=b"[" * 60_000, headers={"content-type": "application/json"})
+    odd = client.post(STOP, headers={**OPERATOR, "content-length": "9" * 5000}, content=b"")  # past int()'s digits
+    assert elsewhere.status_code == 403 and "this service's own page" in elsewhere.json()["detail"]
+    assert "set-cookie" not in elsewhere.headers
+    assert sandboxed.status_code == 403 and own_page.status_code == 200
+    assert nested.status_code == 422 and nested.json()["detail"][0]["msg"] == "JSON nested too deeply"
+    assert odd.status_code == 400 and odd.json()["detail"] == "invalid Content-Length"
+    assert client.get("/api/autonomous-engine/status", headers=OPERATOR).json()["status"] == "STOPPED"
