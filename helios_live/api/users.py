@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import re
-import stat
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +18,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from helios_core.errors import ConfigurationError
 from helios_live.api.principals import ROLES, Principal, Role
+from helios_live.private_file import read_private
 
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}")
 MIN_PASSWORD = 12
@@ -36,17 +36,9 @@ class User:
 
 def load_users(path: Path) -> dict[str, User]:
     """The users in `path` by name; ConfigurationError when the file is unsafe or malformed."""
-    try:
-        info = path.stat()
-    except OSError as exc:
-        raise ConfigurationError(f"UI users file {path}: {exc.strerror}") from None
-    if info.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
-        mode = oct(stat.S_IMODE(info.st_mode))
-        raise ConfigurationError(f"UI users file {path} has mode {mode}: make it 0600 (chmod 600 {path})")
-    if hasattr(os, "getuid") and info.st_uid != os.getuid():
-        raise ConfigurationError(f"UI users file {path} belongs to another user")
+    text = read_private(path, "UI users file")
     users: dict[str, User] = {}
-    for number, line in enumerate(path.read_text().splitlines(), 1):
+    for number, line in enumerate(text.splitlines(), 1):
         if not line.strip() or line.lstrip().startswith("#"):
             continue
         parts = line.split()

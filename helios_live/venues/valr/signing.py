@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
-import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from helios_core.errors import ConfigurationError
+from helios_live.private_file import read_private
 from helios_live.settings import ValrSettings
 
 
@@ -60,17 +59,9 @@ def mask(value: str) -> str:
 def load_secrets_file(path: Path) -> tuple[str, str]:
     """The (key, secret) from a file of `KEY=value` lines (`HELIOS_VALR_API_KEY`,
     `HELIOS_VALR_API_SECRET`), refused unless only its owner can read it (mode 0600 or 0400)."""
-    try:
-        info = path.stat()
-    except OSError as exc:
-        raise ConfigurationError(f"VALR secrets file {path}: {exc.strerror}") from None
-    if info.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
-        mode = oct(stat.S_IMODE(info.st_mode))
-        raise ConfigurationError(f"VALR secrets file {path} has mode {mode}: make it 0600 (chmod 600 {path})")
-    if hasattr(os, "getuid") and info.st_uid != os.getuid():
-        raise ConfigurationError(f"VALR secrets file {path} belongs to another user")
+    text = read_private(path, "VALR secrets file")
     values: dict[str, str] = {}
-    for number, line in enumerate(path.read_text().splitlines(), 1):
+    for number, line in enumerate(text.splitlines(), 1):
         line = line.strip()
         if not line or line.startswith("#"):
             continue
